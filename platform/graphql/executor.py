@@ -1,0 +1,95 @@
+"""Executes a Strawberry schema through graphql-core with cached parse + validation.
+
+Strawberry's own ``Schema.execute`` runs its extension machinery on every request; we keep
+Strawberry for the schema and resolvers and do the per-request work here: one LRU cache
+maps a query text to its parsed document and validation errors (limits included), so a
+repeated query costs a dict lookup before execution.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.execution import optimized_is_awaitable
+from strawberry.schema._graphql_core import execution_context_class_kwargs
+
+from wuye.graphql.limits import limit_rules
+
+
+@dataclass(frozen=True)
+class Prepared:
+    document: DocumentNode | None
+    errors: tuple[GraphQLError, ...]
+
+    @property
+    def parse_failed(self) -> bool:
+        return self.document is None
+
+    def operation(self, name: str | None) -> OperationDefinitionNode | None:
+        if self.document is None:
+            return None
+        ops = [d for d in self.document.definitions if isinstance(d, OperationDefinitionNode)]
+        if name is None:
+            return ops[0] if len(ops) == 1 else None
+        return next((op for op in ops if op.name and op.name.value == name), None)
+
+
+class Executor:
+    def __init__(self, schema: strawberry.Schema, *, max_depth: int, max_aliases: int,
+                 max_tokens: int, cache_size: int, introspection: bool) -> None:
+        self.schema = schema
+        self._gql = schema._schema
+        self._rules = [*specified_rules, *limit_rules(max_depth=max_depth,
+                                                      max_aliases=max_aliases)]
+        if not introspection:
+            self._rules.append(NoSchemaIntrospectionCustomRule)
+        self._max_tokens = max_tokens
+        self._cache: OrderedDict[str, Prepared] = OrderedDict()
+        self._cache_size = cache_size
+        self._exec_kwargs = execution_context_class_kwargs(schema.execution_context_class)
+
+    def prepare(self, query: str) -> Prepared:
+        hit = self._cache.get(query)
+        if hit is not None:
+            self._cache.move_to_end(query)
+            return hit
+        try:
+            document = parse(query, max_tokens=self._max_tokens)
+        except GraphQLError as exc:
+            prepared = Prepared(None, (exc,))
+        else:
+            prepared = Prepared(document, tuple(validate(self._gql, document, self._rules)))
+        self._cache[query] = prepared
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return prepared
+
+    async def execute(self, prepared: Prepared, *, variables: dict[str, Any] | None,
+                      operation_name: str | None, context: Any) -> ExecutionResult:
+        result = execute(
+            self._gql, prepared.document, root_value=None, context_value=context,
+            variable_values=variables, operation_name=operation_name,
+            is_awaitable=optimized_is_awaitable, **self._exec_kwargs,
+        )
+        if optimized_is_awaitable(result):
+            result = await result
+        return result
+
+
+def operation_kind(op: OperationDefinitionNode | None) -> OperationType | None:
+    return op.operation if op is not None else None

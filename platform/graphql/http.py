@@ -1,0 +1,193 @@
+"""GraphQL over HTTP for the tenant and admin surfaces.
+
+Follows the GraphQL-over-HTTP spec: a client that accepts
+``application/graphql-response+json`` gets 4xx for requests that fail to parse or
+validate; one that accepts only ``application/json`` gets the legacy 200. A request either
+commits all its writes (a mutation without errors) or none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from graphql import GraphQLError, OperationType
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from wuye.errors import AppError, pick_language
+from wuye.graphql.context import Context, Surface
+from wuye.identity.tokens import ADMIN_AUDIENCE, tenant_audience
+from wuye.observability import observe, request_id_var, tenant_var
+
+log = logging.getLogger("wuye.graphql")
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type, or None when the client accepts neither (406)."""
+    if not accept:
+        return JSON
+    types = [p.split(";")[0].strip().lower() for p in accept.split(",")]
+    for media in types:
+        if media == GRAPHQL_RESPONSE:
+            return GRAPHQL_RESPONSE
+        if media in (JSON, "application/*", "*/*"):
+            return JSON
+    return None
+
+
+class _Reply(Exception):
+    def __init__(self, status: int, errors: list[dict[str, Any]]) -> None:
+        self.status = status
+        self.errors = errors
+
+
+def app_error_json(err: AppError, lang: str) -> dict[str, Any]:
+    return {"message": err.message(lang), "extensions": {"code": err.code, **err.params}}
+
+
+def _timed_out(exc: BaseException | None) -> bool:
+    orig = getattr(exc, "orig", None)
+    return type(orig).__name__ == "QueryCanceled"
+
+
+def format_error(error: GraphQLError, lang: str, *, debug: bool,
+                 parse_failed: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"message": error.message}
+    if error.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        out["path"] = error.path
+    original = error.original_error
+    if isinstance(original, AppError):
+        out.update(app_error_json(original, lang))
+    elif original is None:
+        default = "GRAPHQL_PARSE_FAILED" if parse_failed else "GRAPHQL_VALIDATION_FAILED"
+        out["extensions"] = {"code": default, **(error.extensions or {})}
+    elif _timed_out(original):
+        out.update(app_error_json(AppError("TIMEOUT"), lang))
+    else:
+        log.error("unhandled error in resolver", exc_info=original)
+        internal = AppError("INTERNAL_SERVER_ERROR")
+        out.update(app_error_json(internal, lang))
+        if debug:
+            out["message"] = f"{type(original).__name__}: {original}"
+    return out
+
+
+async def _read_params(request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        params: dict[str, Any] = dict(request.query_params)
+        if "variables" in params:
+            try:
+                params["variables"] = json.loads(params["variables"])
+            except ValueError:
+                raise AppError("BAD_REQUEST") from None
+        return params
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if content_type == "application/graphql":
+        return {"query": body.decode()}
+    if content_type not in ("application/json", ""):
+        raise _Reply(415, [app_error_json(AppError("BAD_REQUEST"), "en")])
+    try:
+        params = json.loads(body)
+    except ValueError:
+        raise AppError("BAD_REQUEST") from None
+    if not isinstance(params, dict):
+        raise AppError("BAD_REQUEST")
+    return params
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def graphql_endpoint(request: Request, surface: Surface) -> Response:
+    runtime = request.app.state.runtime
+    started = time.perf_counter()
+    lang = pick_language(request.headers.get("accept-language"))
+    if request.method == "GET" and "text/html" in request.headers.get("accept", "") \
+            and "query" not in request.query_params:
+        if runtime.settings.debug:
+            return HTMLResponse(_GRAPHIQL)
+        return JSONResponse({"errors": [app_error_json(AppError("NOT_FOUND"), lang)]}, 404)
+    media = negotiate(request.headers.get("accept"))
+    if media is None:
+        return JSONResponse({"errors": [app_error_json(AppError("BAD_REQUEST"), lang)]}, 406)
+    strict = media == GRAPHQL_RESPONSE
+    operation_name = None
+    try:
+        params = await _read_params(request)
+        query, operation_name = params.get("query"), params.get("operationName")
+        variables = params.get("variables")
+        if not isinstance(query, str) or not query.strip() or \
+                (variables is not None and not isinstance(variables, dict)):
+            raise AppError("BAD_REQUEST")
+        tenant, audience, executor = None, ADMIN_AUDIENCE, runtime.admin_api
+        if surface is Surface.TENANT:
+            tenant = await runtime.directory.for_request(request.headers)
+            tenant_var.set(tenant.slug)
+            audience, executor = tenant_audience(tenant.slug), runtime.tenant_api
+        token = _bearer(request)
+        claims = runtime.tokens.verify_access(token, audience) if token else None
+
+        prepared = executor.prepare(query)
+        if prepared.errors:
+            errors = [format_error(e, lang, debug=runtime.settings.debug,
+                                   parse_failed=prepared.parse_failed) for e in prepared.errors]
+            raise _Reply(400 if strict else 200, errors)
+        operation = prepared.operation(operation_name)
+        if operation is None:
+            raise _Reply(400 if strict else 200, [{
+                "message": "Operation not found", "extensions": {"code": "BAD_REQUEST"}}])
+        if request.method == "GET" and operation.operation is not OperationType.QUERY:
+            raise _Reply(405, [{"message": "Only queries over GET",
+                                "extensions": {"code": "BAD_REQUEST"}}])
+        ctx = Context(runtime=runtime, request=request, surface=surface, tenant=tenant,
+                      lang=lang, request_id=request_id_var.get(), claims=claims)
+        result = None
+        try:
+            result = await asyncio.wait_for(
+                executor.execute(prepared, variables=variables, operation_name=operation_name,
+                                 context=ctx),
+                timeout=runtime.settings.request_timeout_s)
+        except TimeoutError:
+            raise AppError("TIMEOUT") from None
+        finally:
+            commit = (result is not None and not result.errors
+                      and operation.operation is OperationType.MUTATION)
+            await ctx.finish(commit=commit)
+    except AppError as err:
+        observe(surface, operation_name, err.code, started)
+        return JSONResponse({"errors": [app_error_json(err, lang)]}, err.http_status,
+                            media_type=media)
+    except _Reply as reply:
+        observe(surface, operation_name, "rejected", started)
+        return JSONResponse({"errors": reply.errors}, reply.status, media_type=media)
+
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [format_error(e, lang, debug=runtime.settings.debug)
+                          for e in result.errors]
+    observe(surface, operation_name, "error" if result.errors else "ok", started)
+    return JSONResponse(body, media_type=media)
+
+
+_GRAPHIQL = """<!doctype html><html><head><meta charset="utf-8"><title>Wuye GraphiQL</title>
+<link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
+<body style="margin:0"><div id="g" style="height:100vh"></div>
+<script src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
+<script src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
+<script src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
+<script>const f=GraphiQL.createFetcher({url:location.pathname,
+headers:{"X-Tenant":new URLSearchParams(location.search).get("tenant")||""}});
+ReactDOM.createRoot(document.getElementById("g")).render(React.createElement(GraphiQL,{fetcher:f}));
+</script></body></html>"""

@@ -1,0 +1,1 @@
+"""Identity and access: users, operators, tokens, roles, permissions, data scopes, audit."""

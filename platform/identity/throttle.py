@@ -1,0 +1,46 @@
+"""Login throttling in Redis, per account and per client IP (fixed windows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wuye.errors import AppError
+
+IP_FACTOR = 4  # one address may fail for several accounts (an office behind one NAT)
+
+
+class LoginThrottle:
+    def __init__(self, redis: Any, *, max_attempts: int, window_s: int,
+                 prefix: str = "wuye:login") -> None:
+        self.redis = redis
+        self.max_attempts = max_attempts
+        self.window_s = window_s
+        self.prefix = prefix
+
+    def _keys(self, audience: str, account: str, ip: str | None) -> list[tuple[str, int]]:
+        keys = [(f"{self.prefix}:acct:{audience}:{account}", self.max_attempts)]
+        if ip:
+            keys.append((f"{self.prefix}:ip:{ip}", self.max_attempts * IP_FACTOR))
+        return keys
+
+    async def check(self, audience: str, account: str, ip: str | None) -> None:
+        keys = self._keys(audience, account, ip)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, _ in keys:
+                pipe.get(key)
+                pipe.ttl(key)
+            values = await pipe.execute()
+        for i, (_, limit) in enumerate(keys):
+            count, ttl = values[2 * i], values[2 * i + 1]
+            if count is not None and int(count) >= limit:
+                raise AppError("TOO_MANY_ATTEMPTS", retry_after=max(int(ttl), 1))
+
+    async def failed(self, audience: str, account: str, ip: str | None) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for key, _ in self._keys(audience, account, ip):
+                pipe.incr(key)
+                pipe.expire(key, self.window_s, nx=True)
+            await pipe.execute()
+
+    async def succeeded(self, audience: str, account: str) -> None:
+        await self.redis.delete(f"{self.prefix}:acct:{audience}:{account}")

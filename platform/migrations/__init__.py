@@ -1,0 +1,1 @@
+"""Alembic environments: ``shared`` (platform registry) and ``tenant`` (each tenant schema)."""

@@ -1,0 +1,1 @@
+"""Per-tenant feature modules. ``registry.MODULES`` lists them explicitly."""

@@ -1,0 +1,68 @@
+"""Settings: every knob has a safe default and an environment variable (prefix ``WUYE_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WUYE_", env_file=".env", extra="ignore")
+
+    # --- runtime -----------------------------------------------------------------
+    env: str = "development"  # development | test | production
+    debug: bool = True  # GraphiQL, introspection and unmasked errors
+    data_dir: Path = Path(".wuye")  # embedded PostgreSQL / Redis data (git-ignored)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    trust_forwarded_for: bool = False  # behind a load balancer that sets X-Forwarded-For
+
+    # --- services (empty -> embedded) --------------------------------------------
+    database_url: str = ""  # postgresql+psycopg://user@host/db
+    # Extra database clusters by key, e.g. {"eu-1": "postgresql+psycopg://..."}; a tenant
+    # row names its cluster ("default" is database_url).
+    database_clusters: dict[str, str] = Field(default_factory=dict)
+    redis_url: str = ""
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    statement_timeout_ms: int = 5_000
+    request_timeout_s: float = 15.0
+
+    # --- tenancy -----------------------------------------------------------------
+    platform_domain: str = "localhost"  # tenants live at <slug>.<platform_domain>
+    tenant_cache_ttl_s: float = 60.0
+
+    # --- identity ----------------------------------------------------------------
+    secret_key: str = "dev-insecure-change-me-0123456789abcdef"
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    invite_ttl_s: int = 7 * 24 * 3600
+    login_max_attempts: int = 5  # per account (and 4x per IP) within the window
+    login_window_s: int = 15 * 60
+    default_phone_region: str = "CN"
+
+    # --- GraphQL limits ----------------------------------------------------------
+    graphql_max_depth: int = 12
+    graphql_max_aliases: int = 30
+    graphql_max_tokens: int = 5_000
+    graphql_max_page_size: int = 100
+    graphql_default_page_size: int = 20
+    graphql_document_cache_size: int = 1_000
+
+    # --- workers -----------------------------------------------------------------
+    worker_max_jobs: int = 200
+    worker_job_timeout_s: int = 300
+    queue_name: str = "wuye:queue"
+    outbox_sweep_after_s: int = 120  # re-enqueue intents not done after this long
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

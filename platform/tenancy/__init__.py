@@ -1,0 +1,1 @@
+"""Tenancy: the shared registry, host -> tenant resolution, provisioning and migrations."""

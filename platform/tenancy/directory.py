@@ -1,0 +1,165 @@
+"""Host -> tenant resolution with an in-process cache, invalidated on change.
+
+A change (suspend, module switch, new domain) calls ``invalidate()``, which clears this
+process's cache and publishes on Redis so every other process clears its own; the TTL is
+only a backstop. There is never a fallback tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from wuye.db import Database
+from wuye.errors import AppError
+from wuye.tenancy.models import Domain, Tenant, TenantModule
+
+log = logging.getLogger(__name__)
+INVALIDATION_CHANNEL = "wuye:tenant-directory"
+_NEGATIVE_TTL_S = 5.0
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    id: int
+    slug: str
+    schema: str
+    cluster: str
+    status: str
+    name_zh: str
+    name_en: str
+    app_name: str
+    logo_url: str
+    primary_color: str
+    accent_color: str
+    time_zone: str
+    locale: str
+    modules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # enabled -> config
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+def _info(t: Tenant, modules: Mapping[str, Mapping[str, Any]]) -> TenantInfo:
+    return TenantInfo(
+        id=t.id, slug=t.slug, schema=t.schema_name, cluster=t.cluster, status=t.status,
+        name_zh=t.name_zh, name_en=t.name_en, app_name=t.app_name, logo_url=t.logo_url,
+        primary_color=t.primary_color, accent_color=t.accent_color, time_zone=t.time_zone,
+        locale=t.locale, modules=dict(modules),
+    )
+
+
+class TenantDirectory:
+    def __init__(self, db: Database, *, platform_domain: str, ttl_s: float = 60.0,
+                 redis: Any = None) -> None:
+        self.db = db
+        self.platform_domain = platform_domain.lower().strip(".")
+        self.ttl_s = ttl_s
+        self.redis = redis
+        self._cache: dict[str, tuple[float, TenantInfo | None]] = {}
+
+    # --- lookups ---------------------------------------------------------------------------
+
+    async def by_slug(self, slug: str) -> TenantInfo | None:
+        return await self._cached(f"slug:{slug}", lambda: self._load(Tenant.slug == slug))
+
+    async def by_host(self, host: str) -> TenantInfo | None:
+        host = host.split(":", 1)[0].strip().lower().rstrip(".")
+        suffix = "." + self.platform_domain
+        if host.endswith(suffix) and "." not in host[: -len(suffix)]:
+            return await self.by_slug(host[: -len(suffix)])
+        return await self._cached(f"host:{host}", lambda: self._load_by_domain(host))
+
+    async def for_request(self, headers: Mapping[str, str]) -> TenantInfo:
+        """The tenant a request addresses (``X-Tenant`` first, then ``Host``), or AppError."""
+        slug = headers.get("x-tenant")
+        info = await (self.by_slug(slug.strip().lower()) if slug else
+                      self.by_host(headers.get("host", "")))
+        if info is None:
+            raise AppError("TENANT_NOT_FOUND")
+        if not info.active:
+            raise AppError("TENANT_SUSPENDED")
+        return info
+
+    async def all_active(self) -> list[TenantInfo]:
+        """Every active tenant (uncached: used by cron fan-out and migrations)."""
+        async with self.db.shared_session() as s:
+            tenants = (await s.scalars(select(Tenant).where(Tenant.status == "active")
+                                       .order_by(Tenant.id))).all()
+            modules = await self._modules(s, [t.id for t in tenants])
+        return [_info(t, modules.get(t.id, {})) for t in tenants]
+
+    # --- cache -----------------------------------------------------------------------------
+
+    async def _cached(self, key: str, load: Any) -> TenantInfo | None:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit and hit[0] > now:
+            return hit[1]
+        info = await load()
+        self._cache[key] = (now + (self.ttl_s if info else _NEGATIVE_TTL_S), info)
+        return info
+
+    def clear_local(self) -> None:
+        self._cache.clear()
+
+    async def invalidate(self) -> None:
+        """Forget every cached tenant here and in every other process."""
+        self.clear_local()
+        if self.redis is not None:
+            await self.redis.publish(INVALIDATION_CHANNEL, "all")
+
+    async def listen_for_invalidation(self) -> None:
+        """Run as a background task: clear the local cache when another process says so."""
+        if self.redis is None:
+            return
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(INVALIDATION_CHANNEL)
+                self.clear_local()  # we may have missed messages while (re)subscribing
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self.clear_local()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis went away: keep serving from TTL, retry shortly
+                log.warning("tenant cache invalidation listener lost Redis; retrying")
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    # --- loading ---------------------------------------------------------------------------
+
+    async def _load(self, where: Any) -> TenantInfo | None:
+        async with self.db.shared_session() as s:
+            tenant = await s.scalar(select(Tenant).where(where))
+            if tenant is None:
+                return None
+            modules = await self._modules(s, [tenant.id])
+        return _info(tenant, modules.get(tenant.id, {}))
+
+    async def _load_by_domain(self, host: str) -> TenantInfo | None:
+        return await self._load(
+            Tenant.id == select(Domain.tenant_id).where(Domain.hostname == host).scalar_subquery()
+        )
+
+    @staticmethod
+    async def _modules(s: Any, tenant_ids: list[int]) -> dict[int, dict[str, Any]]:
+        rows = await s.execute(
+            select(TenantModule.tenant_id, TenantModule.module_key, TenantModule.config)
+            .where(TenantModule.tenant_id.in_(tenant_ids), TenantModule.enabled)
+        )
+        out: dict[int, dict[str, Any]] = {}
+        for tenant_id, key, config in rows:
+            out.setdefault(tenant_id, {})[key] = config or {}
+        return out
