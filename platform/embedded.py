@@ -32,8 +32,17 @@ class EmbeddedServices:
                 self._pg.cleanup()
 
 
+def _runtime_dir(data_dir: Path) -> None:
+    """pgserver asks platformdirs for a runtime folder; give it a private one (mode 0700)."""
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        run = (data_dir / "run").resolve()
+        run.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(run)
+
+
 def start_postgres(data_dir: Path, *, database: str = "wuye") -> tuple[str, Any]:
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.resolve()))
+    _runtime_dir(data_dir)
     import pgserver
 
     pg_dir = (data_dir / "postgres").resolve()
