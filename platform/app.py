@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -42,16 +42,22 @@ class RequestContextMiddleware:
         tenant_token = tenant_var.set("")
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Any) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if not response_started:  # answer here so even a crash carries the request id
+                await PlainTextResponse("Internal Server Error", 500)(scope, receive,
+                                                                      send_with_id)
+            raise
         finally:
             log.info("request", extra={"fields": {
                 "method": scope.get("method"), "path": scope.get("path"), "status": status,

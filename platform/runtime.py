@@ -32,12 +32,14 @@ class Runtime:
         self.modules = check_modules(modules)
         self._by_key = {m.key: m for m in self.modules}
         self.directory = TenantDirectory(db, platform_domain=settings.platform_domain,
-                                         ttl_s=settings.tenant_cache_ttl_s, redis=redis)
+                                         ttl_s=settings.tenant_cache_ttl_s, redis=redis,
+                                         channel=f"{settings.redis_prefix}:tenant-directory")
         self.tokens = Tokens(settings.secret_key, settings.access_token_ttl_s)
         self.passwords = passwords or Passwords()
         self.auth = Auth(tokens=self.tokens, passwords=self.passwords,
                          throttle=LoginThrottle(redis, max_attempts=settings.login_max_attempts,
-                                                window_s=settings.login_window_s),
+                                                window_s=settings.login_window_s,
+                                                prefix=f"{settings.redis_prefix}:login"),
                          refresh_ttl_s=settings.refresh_token_ttl_s)
 
     @classmethod

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     worker_max_jobs: int = 200
     worker_job_timeout_s: int = 300
     queue_name: str = "wuye:queue"
+    redis_prefix: str = "wuye"  # namespace of every other Redis key (throttles, caches)
     outbox_sweep_after_s: int = 120  # re-enqueue intents not done after this long
 
     @property

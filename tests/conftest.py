@@ -83,7 +83,8 @@ def services() -> Iterator[Services]:
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings(env="test", debug=True, secret_key="test-secret-" + "x" * 40,
-                    queue_name=f"wuye:test:{secrets.token_hex(4)}", statement_timeout_ms=10_000,
+                    queue_name=f"wuye:test:{secrets.token_hex(4)}:queue",
+                    redis_prefix=f"wuye:test:{secrets.token_hex(4)}", statement_timeout_ms=10_000,
                     login_max_attempts=5, db_pool_size=5)
 
 

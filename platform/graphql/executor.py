@@ -16,6 +16,7 @@ import strawberry
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FieldNode,
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
@@ -28,6 +29,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema._graphql_core import execution_context_class_kwargs
 
+from wuye.graphql.access import access_of
 from wuye.graphql.limits import limit_rules
 
 
@@ -62,6 +64,23 @@ class Executor:
         self._cache: OrderedDict[str, Prepared] = OrderedDict()
         self._cache_size = cache_size
         self._exec_kwargs = execution_context_class_kwargs(schema.execution_context_class)
+        self._public_roots = {
+            kind: {schema.config.name_converter.get_graphql_name(f)
+                   for f in root.__strawberry_definition__.fields
+                   if (a := access_of(f)) is not None and a.public}
+            for kind, root in ((OperationType.QUERY, schema.query),
+                               (OperationType.MUTATION, schema.mutation)) if root is not None
+        }
+
+    def only_public_fields(self, op: OperationDefinitionNode) -> bool:
+        """Does the operation select nothing but public root fields (login, refresh, ...)?
+
+        A client with an expired access token must still be able to refresh it.
+        """
+        public = self._public_roots.get(op.operation, set())
+        return all(isinstance(sel, FieldNode) and
+                   (sel.name.value in public or sel.name.value == "__typename")
+                   for sel in op.selection_set.selections)
 
     def prepare(self, query: str) -> Prepared:
         hit = self._cache.get(query)

@@ -32,13 +32,22 @@ def negotiate(accept: str | None) -> str | None:
     """The response media type, or None when the client accepts neither (406)."""
     if not accept:
         return JSON
-    types = [p.split(";")[0].strip().lower() for p in accept.split(",")]
-    for media in types:
-        if media == GRAPHQL_RESPONSE:
-            return GRAPHQL_RESPONSE
-        if media in (JSON, "application/*", "*/*"):
-            return JSON
-    return None
+    best, best_q = None, 0.0
+    for part in accept.split(","):
+        media, *params = (p.strip().lower() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        offer = GRAPHQL_RESPONSE if media == GRAPHQL_RESPONSE else \
+            JSON if media in (JSON, "application/*", "*/*") else None
+        if offer is not None and q > best_q:  # q=0 means "not acceptable"; ties: first wins
+            best, best_q = offer, q
+    return best
 
 
 class _Reply(Exception):
@@ -66,7 +75,8 @@ def format_error(error: GraphQLError, lang: str, *, debug: bool,
     original = error.original_error
     if isinstance(original, AppError):
         out.update(app_error_json(original, lang))
-    elif original is None:
+    elif original is None or (isinstance(original, GraphQLError) and not error.path):
+        # parse/validation failures, and variables that cannot be coerced
         default = "GRAPHQL_PARSE_FAILED" if parse_failed else "GRAPHQL_VALIDATION_FAILED"
         out["extensions"] = {"code": default, **(error.extensions or {})}
     elif _timed_out(original):
@@ -137,7 +147,12 @@ async def graphql_endpoint(request: Request, surface: Surface) -> Response:
             tenant_var.set(tenant.slug)
             audience, executor = tenant_audience(tenant.slug), runtime.tenant_api
         token = _bearer(request)
-        claims = runtime.tokens.verify_access(token, audience) if token else None
+        claims, token_error = None, None
+        if token:
+            try:
+                claims = runtime.tokens.verify_access(token, audience)
+            except AppError as err:
+                token_error = err
 
         prepared = executor.prepare(query)
         if prepared.errors:
@@ -148,9 +163,14 @@ async def graphql_endpoint(request: Request, surface: Surface) -> Response:
         if operation is None:
             raise _Reply(400 if strict else 200, [{
                 "message": "Operation not found", "extensions": {"code": "BAD_REQUEST"}}])
+        if operation_name is None and operation.name:
+            operation_name = operation.name.value  # the document's only operation, for metrics
         if request.method == "GET" and operation.operation is not OperationType.QUERY:
             raise _Reply(405, [{"message": "Only queries over GET",
                                 "extensions": {"code": "BAD_REQUEST"}}])
+        if token_error is not None and not (token_error.code == "TOKEN_EXPIRED"
+                                            and executor.only_public_fields(operation)):
+            raise token_error  # only a genuine but expired token may still refresh / log in
         ctx = Context(runtime=runtime, request=request, surface=surface, tenant=tenant,
                       lang=lang, request_id=request_id_var.get(), claims=claims)
         result = None
@@ -172,7 +192,18 @@ async def graphql_endpoint(request: Request, surface: Surface) -> Response:
     except _Reply as reply:
         observe(surface, operation_name, "rejected", started)
         return JSONResponse({"errors": reply.errors}, reply.status, media_type=media)
+    except Exception as exc:  # e.g. the commit failed: still a GraphQL-shaped answer
+        err = AppError("TIMEOUT") if _timed_out(exc) else AppError("INTERNAL_SERVER_ERROR")
+        log.error("request failed outside the resolvers", exc_info=exc)
+        observe(surface, operation_name, err.code, started)
+        return JSONResponse({"errors": [app_error_json(err, lang)]}, err.http_status,
+                            media_type=media)
 
+    if result.data is None and result.errors and all(not e.path for e in result.errors):
+        # a request error (e.g. variables that do not fit): nothing executed, so no data
+        observe(surface, operation_name, "rejected", started)
+        errors = [format_error(e, lang, debug=runtime.settings.debug) for e in result.errors]
+        return JSONResponse({"errors": errors}, 400 if strict else 200, media_type=media)
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [format_error(e, lang, debug=runtime.settings.debug)

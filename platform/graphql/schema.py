@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import strawberry
+from strawberry.schema.name_converter import NameConverter
 from strawberry.tools import merge_types
 
 from wuye.graphql.access import Access, access_of
@@ -31,9 +32,10 @@ def _fields(t: type) -> list[strawberry.types.field.StrawberryField]:
 
 def _merge(name: str, types: Sequence[type]) -> type:
     seen: dict[str, str] = {}
+    names = NameConverter()  # the schema's own naming: `foo_bar` and `fooBar` are one field
     for t in types:
         for f in _fields(t):
-            gql_name = f.graphql_name or f.python_name
+            gql_name = names.from_field(f)
             if gql_name in seen:
                 raise SchemaAssemblyError(
                     f"{name}.{gql_name} is declared by both {seen[gql_name]} and {t.__name__}")

@@ -87,7 +87,11 @@ class Auth:
         if row is None or row.expires_at <= _now():
             raise AppError("UNAUTHENTICATED")
         if row.revoked_at is not None or row.rotated_at is not None:
-            await revoke_family(row.family)
+            family = row.family
+            # Release our row lock first: the revoking transaction updates this very row and
+            # would otherwise wait on us until the statement timeout.
+            await session.rollback()
+            await revoke_family(family)
             raise AppError("UNAUTHENTICATED")
         subject = await session.get(realm.subject, row.subject_id)
         if subject is None or not subject.is_active:

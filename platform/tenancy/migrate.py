@@ -9,6 +9,7 @@ its own transaction (bounded parallelism) and its outcome is recorded in
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +28,10 @@ from wuye.db import DEFAULT_CLUSTER, SHARED_SCHEMA, validate_schema_name
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _VERSION_CHUNK = 500  # version tables read per UNION ALL statement
+# Alembic's `context` and `op` are module-global proxies: two migrations running at once in
+# one process (our worker threads) would use each other's connection and schema. So the
+# Alembic part runs one at a time per process; true parallel DDL would need processes.
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def alembic_config(env: str) -> Config:
@@ -58,7 +63,8 @@ def migrate_shared(engine: Engine) -> None:
         )
         cfg = alembic_config("shared")
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        with _ALEMBIC_LOCK:
+            command.upgrade(cfg, "head")
 
 
 def upgrade_tenant(conn: Connection, schema: str) -> None:
@@ -66,7 +72,8 @@ def upgrade_tenant(conn: Connection, schema: str) -> None:
     cfg = alembic_config("tenant")
     cfg.attributes["connection"] = conn
     cfg.attributes["schema"] = validate_schema_name(schema)
-    command.upgrade(cfg, "head")
+    with _ALEMBIC_LOCK:
+        command.upgrade(cfg, "head")
 
 
 def stamp_tenant(conn: Connection, schema: str) -> None:

@@ -96,9 +96,24 @@ async def update_branding(session: AsyncSession, *, slug: str, changes: dict[str
         if name.endswith("_color") and not _COLOR_RE.fullmatch(value):
             raise AppError("VALIDATION_FAILED", "颜色须为 #RRGGBB", "Colours are #RRGGBB",
                            field=name)
+        if name == "name_zh" and not value.strip():
+            raise AppError("VALIDATION_FAILED", "请填写公司中文名称", "A Chinese name is required",
+                           field="nameZh")
+        if name == "time_zone" and not _known_time_zone(value):
+            raise AppError("VALIDATION_FAILED", "时区无效", "Unknown time zone", field="timeZone")
         setattr(tenant, name, value)
     tenant.updated_at = datetime.now(UTC)
     return tenant
+
+
+def _known_time_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except Exception:
+        return False
+    return True
 
 
 async def add_domain(session: AsyncSession, *, slug: str, hostname: str,

@@ -20,6 +20,8 @@ context.configure(
     connection=connection,
     target_metadata=tenant_base.metadata,
     version_table_schema=schema,
+    # The version table sits in the tenant schema, outside the metadata: never "drop" it.
+    include_name=lambda name, type_, parent: not (type_ == "table" and name == "alembic_version"),
 )
 with context.begin_transaction():
     context.run_migrations()

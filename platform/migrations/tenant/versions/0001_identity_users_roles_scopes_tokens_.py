@@ -105,14 +105,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('user_id', 'role_id', name=op.f('pk_user_roles'))
     )
     op.create_index(op.f('ix_user_roles_role_id'), 'user_roles', ['role_id'], unique=False)
-    op.drop_table('alembic_version')
 
 
 def downgrade() -> None:
-    op.create_table('alembic_version',
-    sa.Column('version_num', sa.VARCHAR(length=32), autoincrement=False, nullable=False),
-    sa.PrimaryKeyConstraint('version_num', name=op.f('alembic_version_pkc'))
-    )
     op.drop_index(op.f('ix_user_roles_role_id'), table_name='user_roles')
     op.drop_table('user_roles')
     op.drop_table('user_community_scopes')
