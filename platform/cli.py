@@ -8,6 +8,7 @@ import contextlib
 import getpass
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -160,10 +161,18 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
 
-        asyncio.run(run())
+        # uvicorn re-raises the signal that stopped it; turn SIGTERM into the same clean
+        # exit as Ctrl-C so the embedded servers are stopped too.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
     finally:
         services.stop()
     return 0
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

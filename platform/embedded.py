@@ -7,6 +7,7 @@ installed on the machine. Data persists between runs (a second ``make dev`` reus
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -41,12 +42,37 @@ def _runtime_dir(data_dir: Path) -> None:
         os.environ["XDG_RUNTIME_DIR"] = str(run)
 
 
+def _forget_dead_handles(pg_dir: Path) -> None:
+    """pgserver stops the server when its last user exits, counting users in a pid list in
+    the data folder. A process killed without cleanup stays in that list and would keep the
+    server alive for ever, so drop pids that no longer run."""
+    pids_file = pg_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(pids_file.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if _running(pid)]
+    if alive != pids:
+        pids_file.write_text(json.dumps(alive))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def start_postgres(data_dir: Path, *, database: str = "wuye") -> tuple[str, Any]:
     _runtime_dir(data_dir)
     import pgserver
 
     pg_dir = (data_dir / "postgres").resolve()
     pg_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(pg_dir)
     # cleanup_mode="stop": stop the server at exit, keep the data for the next run
     server = pgserver.get_server(str(pg_dir), cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")

@@ -66,3 +66,4 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # chatty about initdb and pg_ctl
