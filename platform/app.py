@@ -55,13 +55,20 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         except Exception:
             if not response_started:  # answer here so even a crash carries the request id
-                await PlainTextResponse("Internal Server Error", 500)(scope, receive,
-                                                                      send_with_id)
+                await PlainTextResponse("Internal Server Error", 500)(scope, receive, send_with_id)
             raise
         finally:
-            log.info("request", extra={"fields": {
-                "method": scope.get("method"), "path": scope.get("path"), "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 2)}})
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    }
+                },
+            )
             request_id_var.reset(rid_token)
             tenant_var.reset(tenant_token)
 
@@ -109,8 +116,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = runtime is None
-        rt = runtime or Runtime.create(settings, database_url=settings.database_url,
-                                       redis_url=settings.redis_url)
+        rt = runtime or Runtime.create(
+            settings, database_url=settings.database_url, redis_url=settings.redis_url
+        )
         app.state.runtime = rt
         listener = asyncio.create_task(rt.directory.listen_for_invalidation())
         try:

@@ -1,4 +1,4 @@
-"""Command line: ``wuye dev | serve | worker | migrate | tenant ... | operator create | seed-demo``."""
+"""Command line: ``wuye dev | serve | worker | migrate | tenant | operator | seed-demo``."""
 
 from __future__ import annotations
 
@@ -48,12 +48,16 @@ class Services:
 
 def start_services(settings: Settings) -> Services:
     """Configured servers, or embedded ones for whatever is not configured."""
-    started = None
-    if not settings.database_url or not settings.redis_url:
-        started = embedded.start(settings.data_dir, need_db=not settings.database_url,
-                                 need_redis=not settings.redis_url)
-    return Services(settings.database_url or started.database_url,  # type: ignore[union-attr]
-                    settings.redis_url or started.redis_url, started)  # type: ignore[union-attr]
+    if settings.database_url and settings.redis_url:
+        return Services(settings.database_url, settings.redis_url, None)
+    started = embedded.start(
+        settings.data_dir, need_db=not settings.database_url, need_redis=not settings.redis_url
+    )
+    return Services(
+        settings.database_url or started.database_url,
+        settings.redis_url or started.redis_url,
+        started,
+    )
 
 
 def cluster_urls(settings: Settings, database_url: str) -> dict[str, str]:
@@ -62,8 +66,9 @@ def cluster_urls(settings: Settings, database_url: str) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def opened_runtime(settings: Settings, services: Services) -> AsyncIterator[Runtime]:
-    runtime = Runtime.create(settings, database_url=services.database_url,
-                             redis_url=services.redis_url)
+    runtime = Runtime.create(
+        settings, database_url=services.database_url, redis_url=services.redis_url
+    )
     try:
         yield runtime
     finally:
@@ -71,9 +76,18 @@ async def opened_runtime(settings: Settings, services: Services) -> AsyncIterato
 
 
 def _audit(session: Any, action: str, slug: str, detail: dict[str, Any]) -> None:
-    session.add(OperatorAuditLog(actor_kind="system", actor_id=None, action=action,
-                                 object_type="Tenant", object_id=slug, tenant_slug=slug,
-                                 detail=detail, user_agent="wuye-cli"))
+    session.add(
+        OperatorAuditLog(
+            actor_kind="system",
+            actor_id=None,
+            action=action,
+            object_type="Tenant",
+            object_id=slug,
+            tenant_slug=slug,
+            detail=detail,
+            user_agent="wuye-cli",
+        )
+    )
 
 
 # --- demo data -----------------------------------------------------------------------------
@@ -84,17 +98,30 @@ async def seed_demo(runtime: Runtime) -> list[str]:
     lines: list[str] = []
     async with runtime.db.shared_session() as s:
         if await s.scalar(select(Operator).where(Operator.email == DEMO_OPERATOR_EMAIL)) is None:
-            s.add(Operator(email=DEMO_OPERATOR_EMAIL, name="平台运营",
-                           password_hash=runtime.passwords.hash(DEMO_PASSWORD)))
+            s.add(
+                Operator(
+                    email=DEMO_OPERATOR_EMAIL,
+                    name="平台运营",
+                    password_hash=runtime.passwords.hash(DEMO_PASSWORD),
+                )
+            )
         exists = await s.scalar(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))
         if exists is None:
-            done = await create_tenant(
-                s, NewTenant(slug=DEMO_SLUG, name_zh="演示物业", name_en="Demo Property",
-                             app_name="演示社区", admin_name="演示管理员",
-                             admin_phone=DEMO_ADMIN_PHONE,
-                             modules=[m.key for m in runtime.modules]),
-                modules=runtime.modules, changed_by="seed-demo",
-                invite_ttl_s=runtime.settings.invite_ttl_s)
+            await create_tenant(
+                s,
+                NewTenant(
+                    slug=DEMO_SLUG,
+                    name_zh="演示物业",
+                    name_en="Demo Property",
+                    app_name="演示社区",
+                    admin_name="演示管理员",
+                    admin_phone=DEMO_ADMIN_PHONE,
+                    modules=[m.key for m in runtime.modules],
+                ),
+                modules=runtime.modules,
+                changed_by="seed-demo",
+                invite_ttl_s=runtime.settings.invite_ttl_s,
+            )
             _audit(s, "seedDemo", DEMO_SLUG, {})
         await s.commit()
     info = await runtime.directory.by_slug(DEMO_SLUG)
@@ -105,8 +132,13 @@ async def seed_demo(runtime: Runtime) -> list[str]:
             admin.password_hash = runtime.passwords.hash(DEMO_PASSWORD)
         if await s.scalar(select(User).where(User.phone == DEMO_RESIDENT_PHONE)) is None:
             await identity.create_user(
-                s, kind="resident", name="演示住户", phone=DEMO_RESIDENT_PHONE,
-                role_keys=["resident"], password_hash=runtime.passwords.hash(DEMO_PASSWORD))
+                s,
+                kind="resident",
+                name="演示住户",
+                phone=DEMO_RESIDENT_PHONE,
+                role_keys=["resident"],
+                password_hash=runtime.passwords.hash(DEMO_PASSWORD),
+            )
         await s.commit()
     lines.append(f"  tenant admin : {DEMO_ADMIN_PHONE} / {DEMO_PASSWORD}")
     lines.append(f"  resident     : {DEMO_RESIDENT_PHONE} / {DEMO_PASSWORD}")
@@ -119,9 +151,11 @@ async def seed_demo(runtime: Runtime) -> list[str]:
 
 def _migrate(settings: Settings, services: Services) -> int:
     report = migrate.migrate_all(cluster_urls(settings, services.database_url))
-    print(f"migrated shared; tenants: {report.tenants}, at head: {report.at_head}, "
-          f"migrated: {len(report.migrated)}, failed: {len(report.failed)} "
-          f"({report.seconds:.2f} s)")
+    print(
+        f"migrated shared; tenants: {report.tenants}, at head: {report.at_head}, "
+        f"migrated: {len(report.migrated)}, failed: {len(report.failed)} "
+        f"({report.seconds:.2f} s)"
+    )
     for slug, error in report.failed.items():
         print(f"  FAILED {slug}: {error}", file=sys.stderr)
     return 0 if report.ok else 1
@@ -145,14 +179,22 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
                 logins = await seed_demo(runtime)
                 port = settings.port
                 print("\nWuye is running (Ctrl-C stops everything):")
-                print(f"  tenant API   : http://{DEMO_SLUG}.{settings.platform_domain}:{port}/graphql")
+                print(
+                    f"  tenant API   : http://{DEMO_SLUG}.{settings.platform_domain}:{port}/graphql"
+                )
                 print(f"  admin API    : http://localhost:{port}/admin/graphql")
                 print(f"  health       : http://localhost:{port}/healthz")
                 print("Demo logins:")
                 print("\n".join(logins), flush=True)
-                server = uvicorn.Server(uvicorn.Config(
-                    create_app(runtime), host=settings.host, port=port, log_config=None,
-                    access_log=False))
+                server = uvicorn.Server(
+                    uvicorn.Config(
+                        create_app(runtime),
+                        host=settings.host,
+                        port=port,
+                        log_config=None,
+                        access_log=False,
+                    )
+                )
                 worker = asyncio.create_task(run_worker(settings, runtime=runtime))
                 try:
                     await server.serve()
@@ -181,13 +223,23 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from wuye.observability import configure_logging
 
     if not settings.database_url or not settings.redis_url:
-        print("wuye serve needs WUYE_DATABASE_URL and WUYE_REDIS_URL (use `wuye dev` for "
-              "embedded servers)", file=sys.stderr)
+        print(
+            "wuye serve needs WUYE_DATABASE_URL and WUYE_REDIS_URL (use `wuye dev` for "
+            "embedded servers)",
+            file=sys.stderr,
+        )
         return 2
     configure_logging("INFO")
-    uvicorn.run("wuye.app:create_app", factory=True, host=args.host or settings.host,
-                port=args.port or settings.port, workers=args.workers, log_config=None,
-                access_log=False, proxy_headers=settings.trust_forwarded_for)
+    uvicorn.run(
+        "wuye.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=settings.trust_forwarded_for,
+    )
     return 0
 
 
@@ -198,8 +250,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging("INFO")
     services = start_services(settings)
     try:
-        main_sync(settings.model_copy(update={"database_url": services.database_url,
-                                              "redis_url": services.redis_url}))
+        main_sync(
+            settings.model_copy(
+                update={"database_url": services.database_url, "redis_url": services.redis_url}
+            )
+        )
     finally:
         services.stop()
     return 0
@@ -213,17 +268,26 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         services.stop()
 
 
-async def _tenant_command(args: argparse.Namespace, settings: Settings,
-                          runtime: Runtime) -> int:
+async def _tenant_command(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
     async with runtime.db.shared_session() as s:
         if args.tenant_cmd == "create":
             done = await create_tenant(
-                s, NewTenant(slug=args.slug, name_zh=args.name_zh, name_en=args.name_en or "",
-                             domains=args.domain or [], modules=args.module or [],
-                             admin_name=args.admin_name or "", admin_phone=args.admin_phone,
-                             admin_email=args.admin_email),
-                modules=runtime.modules, changed_by="cli", invite_ttl_s=settings.invite_ttl_s,
-                region=settings.default_phone_region)
+                s,
+                NewTenant(
+                    slug=args.slug,
+                    name_zh=args.name_zh,
+                    name_en=args.name_en or "",
+                    domains=args.domain or [],
+                    modules=args.module or [],
+                    admin_name=args.admin_name or "",
+                    admin_phone=args.admin_phone,
+                    admin_email=args.admin_email,
+                ),
+                modules=runtime.modules,
+                changed_by="cli",
+                invite_ttl_s=settings.invite_ttl_s,
+                region=settings.default_phone_region,
+            )
             _audit(s, "createTenant", done.slug, {"modules": args.module or []})
             await s.commit()
             print(f"created tenant {done.slug} (schema {done.schema})")
@@ -240,8 +304,15 @@ async def _tenant_command(args: argparse.Namespace, settings: Settings,
             print(f"{args.slug}: {status}")
         elif args.tenant_cmd == "module":
             config = json.loads(args.config) if args.config else None
-            await tenancy.set_module(s, slug=args.slug, key=args.key, enabled=not args.disable,
-                                     config=config, changed_by="cli", modules=runtime.modules)
+            await tenancy.set_module(
+                s,
+                slug=args.slug,
+                key=args.key,
+                enabled=not args.disable,
+                config=config,
+                changed_by="cli",
+                modules=runtime.modules,
+            )
             _audit(s, "setTenantModule", args.slug, {"key": args.key, "enabled": not args.disable})
             await s.commit()
             print(f"{args.slug}: module {args.key} {'disabled' if args.disable else 'enabled'}")
@@ -252,8 +323,13 @@ async def _tenant_command(args: argparse.Namespace, settings: Settings,
 async def _operator_create(args: argparse.Namespace, runtime: Runtime) -> int:
     password = args.password or os.environ.get("WUYE_OPERATOR_PASSWORD") or getpass.getpass()
     async with runtime.db.shared_session() as s:
-        s.add(Operator(email=args.email.strip().lower(), name=args.name,
-                       password_hash=runtime.passwords.hash(password)))
+        s.add(
+            Operator(
+                email=args.email.strip().lower(),
+                name=args.name,
+                password_hash=runtime.passwords.hash(password),
+            )
+        )
         await s.commit()
     print(f"operator {args.email} created")
     return 0
@@ -288,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("seed-demo", help="create the demo tenant, users and operator")
 
     tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(
-        dest="tenant_cmd", required=True)
+        dest="tenant_cmd", required=True
+    )
     create = tenant.add_parser("create")
     create.add_argument("--slug", required=True)
     create.add_argument("--name-zh", required=True)
@@ -308,7 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     module.add_argument("--config", help="JSON object")
 
     operator = sub.add_parser("operator", help="platform operators").add_subparsers(
-        dest="operator_cmd", required=True)
+        dest="operator_cmd", required=True
+    )
     op_create = operator.add_parser("create")
     op_create.add_argument("--email", required=True)
     op_create.add_argument("--name", required=True)

@@ -14,7 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import MetaData, event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Session
 
 SHARED_SCHEMA = "shared"
@@ -72,15 +77,25 @@ def _route_transaction(session: Session, transaction: Any, connection: Any) -> N
     )
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
-                statement_timeout_ms: int | None = None, **kw: Any) -> AsyncEngine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    statement_timeout_ms: int | None = None,
+    **kw: Any,
+) -> AsyncEngine:
     connect_args: dict[str, Any] = {}
     if statement_timeout_ms is not None:
         # A server-side default per connection: one slow statement cannot hold a worker.
         connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False,
-        connect_args=connect_args, **kw,
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=False,
+        connect_args=connect_args,
+        **kw,
     )
 
 
@@ -114,4 +129,3 @@ class Database:
     async def dispose(self) -> None:
         for eng in self.engines.values():
             await eng.dispose()
-

@@ -15,11 +15,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 tenant_var: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="")
 
-REQUESTS = Counter("wuye_graphql_requests_total", "GraphQL requests",
-                   ["surface", "operation", "outcome"])
-LATENCY = Histogram("wuye_graphql_request_seconds", "GraphQL request latency",
-                    ["surface", "operation"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+REQUESTS = Counter(
+    "wuye_graphql_requests_total", "GraphQL requests", ["surface", "operation", "outcome"]
+)
+LATENCY = Histogram(
+    "wuye_graphql_request_seconds",
+    "GraphQL request latency",
+    ["surface", "operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 _OPERATION_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 
 
@@ -61,8 +65,11 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_logs else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if json_logs
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

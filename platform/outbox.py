@@ -63,22 +63,29 @@ class OutboxIntent(SharedBase):
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-async def add_intent(session: AsyncSession, *, tenant: str, job: str,
-                     args: dict[str, Any] | None = None,
-                     dedup_key: str | None = None) -> int | None:
+async def add_intent(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    job: str,
+    args: dict[str, Any] | None = None,
+    dedup_key: str | None = None,
+) -> int | None:
     """Record that ``job`` must run for ``tenant``; returns the intent id (None if deduplicated).
 
     Call inside the transaction that makes the change; relay it after commit.
     """
-    stmt = insert(OutboxIntent).values(tenant_slug=tenant, job=job, args=args or {},
-                                       dedup_key=dedup_key)
+    stmt = insert(OutboxIntent).values(
+        tenant_slug=tenant, job=job, args=args or {}, dedup_key=dedup_key
+    )
     if dedup_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=[OutboxIntent.dedup_key])
     return await session.scalar(stmt.returning(OutboxIntent.id))
 
 
-def outbox_job_id(queue_name: str, intent_id: int, cluster: str = DEFAULT_CLUSTER,
-                  tag: str | None = None) -> str:
+def outbox_job_id(
+    queue_name: str, intent_id: int, cluster: str = DEFAULT_CLUSTER, tag: str | None = None
+) -> str:
     """The arq job id of an intent. arq keeps job and result keys outside the queue, so the
     queue name prefixes the id (two deployments or test runs on one Redis never collide);
     the sweep adds a ``tag`` because arq refuses an id whose result it still keeps."""
@@ -95,25 +102,41 @@ async def relay(runtime: Runtime, intent_id: int, *, cluster: str = DEFAULT_CLUS
     """
     try:
         async with runtime.db.shared_session(cluster) as s:
-            pending = (select(OutboxIntent.id)
-                       .where(OutboxIntent.id == intent_id, OutboxIntent.done_at.is_(None))
-                       .with_for_update(skip_locked=True).scalar_subquery())
-            await s.execute(update(OutboxIntent).where(OutboxIntent.id == pending)
-                            .values(enqueued_at=func.now()))
+            pending = (
+                select(OutboxIntent.id)
+                .where(OutboxIntent.id == intent_id, OutboxIntent.done_at.is_(None))
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
+            )
+            await s.execute(
+                update(OutboxIntent)
+                .where(OutboxIntent.id == pending)
+                .values(enqueued_at=func.now())
+            )
             await s.commit()
         queue = runtime.settings.queue_name
-        await runtime.redis.enqueue_job(OUTBOX_JOB, intent_id, cluster, _queue_name=queue,
-                                        _job_id=outbox_job_id(queue, intent_id, cluster))
+        await runtime.redis.enqueue_job(
+            OUTBOX_JOB,
+            intent_id,
+            cluster,
+            _queue_name=queue,
+            _job_id=outbox_job_id(queue, intent_id, cluster),
+        )
         return True
     except Exception:
-        log.warning("outbox intent %s not relayed; the sweep will enqueue it", intent_id,
-                    exc_info=True)
+        log.warning(
+            "outbox intent %s not relayed; the sweep will enqueue it", intent_id, exc_info=True
+        )
         return False
 
 
-async def enqueue_after_commit(ctx: Context, *, job: str | Callable[..., Any],
-                               args: dict[str, Any] | None = None,
-                               dedup_key: str | None = None) -> int | None:
+async def enqueue_after_commit(
+    ctx: Context,
+    *,
+    job: str | Callable[..., Any],
+    args: dict[str, Any] | None = None,
+    dedup_key: str | None = None,
+) -> int | None:
     """Write a job intent into the request's transaction; enqueue it once that commits.
 
     ``job`` is a tenant job (see ``wuye.workers.jobs.tenant_job``) or its name; ``args`` are
@@ -124,8 +147,9 @@ async def enqueue_after_commit(ctx: Context, *, job: str | Callable[..., Any],
     if tenant is None:
         raise ValueError("enqueue_after_commit needs a tenant request")
     name = job if isinstance(job, str) else job.__name__
-    intent_id = await add_intent(ctx.session, tenant=tenant.slug, job=name, args=args,
-                                 dedup_key=dedup_key)
+    intent_id = await add_intent(
+        ctx.session, tenant=tenant.slug, job=name, args=args, dedup_key=dedup_key
+    )
     if intent_id is not None:
         runtime, cluster = ctx.runtime, tenant.cluster
 

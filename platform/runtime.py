@@ -24,34 +24,61 @@ from wuye.tenancy.directory import TenantDirectory, TenantInfo
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, db: Database, redis: ArqRedis,
-                 modules: Sequence[Module], passwords: Passwords | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db: Database,
+        redis: ArqRedis,
+        modules: Sequence[Module],
+        passwords: Passwords | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.redis = redis
         self.modules = check_modules(modules)
         self._by_key = {m.key: m for m in self.modules}
-        self.directory = TenantDirectory(db, platform_domain=settings.platform_domain,
-                                         ttl_s=settings.tenant_cache_ttl_s, redis=redis,
-                                         channel=f"{settings.redis_prefix}:tenant-directory")
+        self.directory = TenantDirectory(
+            db,
+            platform_domain=settings.platform_domain,
+            ttl_s=settings.tenant_cache_ttl_s,
+            redis=redis,
+            channel=f"{settings.redis_prefix}:tenant-directory",
+        )
         self.tokens = Tokens(settings.secret_key, settings.access_token_ttl_s)
         self.passwords = passwords or Passwords()
-        self.auth = Auth(tokens=self.tokens, passwords=self.passwords,
-                         throttle=LoginThrottle(redis, max_attempts=settings.login_max_attempts,
-                                                window_s=settings.login_window_s,
-                                                prefix=f"{settings.redis_prefix}:login"),
-                         refresh_ttl_s=settings.refresh_token_ttl_s)
+        self.auth = Auth(
+            tokens=self.tokens,
+            passwords=self.passwords,
+            throttle=LoginThrottle(
+                redis,
+                max_attempts=settings.login_max_attempts,
+                window_s=settings.login_window_s,
+                prefix=f"{settings.redis_prefix}:login",
+            ),
+            refresh_ttl_s=settings.refresh_token_ttl_s,
+        )
 
     @classmethod
-    def create(cls, settings: Settings, *, database_url: str, redis_url: str,
-               modules: Sequence[Module] | None = None, **kw: Any) -> Runtime:
+    def create(
+        cls,
+        settings: Settings,
+        *,
+        database_url: str,
+        redis_url: str,
+        modules: Sequence[Module] | None = None,
+        **kw: Any,
+    ) -> Runtime:
         if modules is None:
             from wuye.modules.registry import MODULES
 
             modules = MODULES
-        db = Database({DEFAULT_CLUSTER: database_url, **settings.database_clusters},
-                      pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
-                      statement_timeout_ms=settings.statement_timeout_ms)
+        db = Database(
+            {DEFAULT_CLUSTER: database_url, **settings.database_clusters},
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            statement_timeout_ms=settings.statement_timeout_ms,
+        )
         return cls(settings, db=db, redis=ArqRedis.from_url(redis_url), modules=modules, **kw)
 
     async def close(self) -> None:
@@ -79,9 +106,14 @@ class Runtime:
         from wuye.graphql.executor import Executor
 
         s = self.settings
-        return Executor(schema, max_depth=s.graphql_max_depth, max_aliases=s.graphql_max_aliases,
-                        max_tokens=s.graphql_max_tokens, cache_size=s.graphql_document_cache_size,
-                        introspection=not s.production)
+        return Executor(
+            schema,
+            max_depth=s.graphql_max_depth,
+            max_aliases=s.graphql_max_aliases,
+            max_tokens=s.graphql_max_tokens,
+            cache_size=s.graphql_document_cache_size,
+            introspection=not s.production,
+        )
 
     @cached_property
     def tenant_api(self) -> Any:

@@ -50,8 +50,7 @@ def _create_database(server_url: str) -> tuple[str, str]:
 
 
 def _drop_database(server_url: str, name: str) -> None:
-    admin = make_url(server_url).set(drivername="postgresql").render_as_string(
-        hide_password=False)
+    admin = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -82,17 +81,29 @@ def services() -> Iterator[Services]:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(env="test", debug=True, secret_key="test-secret-" + "x" * 40,
-                    queue_name=f"wuye:test:{secrets.token_hex(4)}:queue",
-                    redis_prefix=f"wuye:test:{secrets.token_hex(4)}", statement_timeout_ms=10_000,
-                    login_max_attempts=5, db_pool_size=5)
+    return Settings(
+        env="test",
+        debug=True,
+        secret_key="test-secret-" + "x" * 40,
+        queue_name=f"wuye:test:{secrets.token_hex(4)}:queue",
+        redis_prefix=f"wuye:test:{secrets.token_hex(4)}",
+        statement_timeout_ms=10_000,
+        login_max_attempts=5,
+        db_pool_size=5,
+    )
 
 
-def build_runtime(settings: Settings, services: Services, modules: Any = MODULES,
-                  **kw: Any) -> Runtime:
-    return Runtime.create(settings, database_url=services.database_url,
-                          redis_url=services.redis_url, modules=modules,
-                          passwords=FAST_PASSWORDS, **kw)
+def build_runtime(
+    settings: Settings, services: Services, modules: Any = MODULES, **kw: Any
+) -> Runtime:
+    return Runtime.create(
+        settings,
+        database_url=services.database_url,
+        redis_url=services.redis_url,
+        modules=modules,
+        passwords=FAST_PASSWORDS,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -109,20 +120,28 @@ class Api:
         self.client = client
         self.path = path
 
-    async def post(self, query: str, variables: dict[str, Any] | None = None, *,
-                   tenant: str | None = None, token: str | None = None,
-                   headers: dict[str, str] | None = None) -> httpx.Response:
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        tenant: str | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         h = {"accept": "application/graphql-response+json"}
         if tenant:
             h["x-tenant"] = tenant
         if token:
             h["authorization"] = f"Bearer {token}"
         h.update(headers or {})
-        return await self.client.post(self.path, json={"query": query, "variables": variables},
-                                      headers=h)
+        return await self.client.post(
+            self.path, json={"query": query, "variables": variables}, headers=h
+        )
 
-    async def __call__(self, query: str, variables: dict[str, Any] | None = None,
-                       **kw: Any) -> dict[str, Any]:
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:
         return (await self.post(query, variables, **kw)).json()
 
 
@@ -165,20 +184,32 @@ def new_phone() -> str:
     return f"+86139{next(_phone_seq) + secrets.randbelow(10) * 10_000_000:08d}"[:14]
 
 
-async def make_tenant(runtime: Runtime, slug: str | None = None, *,
-                      modules: tuple[str, ...] = ()) -> TenantFixture:
+async def make_tenant(
+    runtime: Runtime, slug: str | None = None, *, modules: tuple[str, ...] = ()
+) -> TenantFixture:
     """A provisioned tenant whose admin can sign in with TEST_PASSWORD."""
     slug = slug or unique_slug()
     phone = new_phone()
     async with runtime.db.shared_session() as s:
         done = await create_tenant(
-            s, NewTenant(slug=slug, name_zh=f"测试物业{slug}", name_en=f"Test {slug}",
-                         modules=modules, admin_name="管理员", admin_phone=phone),
-            modules=runtime.modules, changed_by="tests", invite_ttl_s=3600)
+            s,
+            NewTenant(
+                slug=slug,
+                name_zh=f"测试物业{slug}",
+                name_en=f"Test {slug}",
+                modules=modules,
+                admin_name="管理员",
+                admin_phone=phone,
+            ),
+            modules=runtime.modules,
+            changed_by="tests",
+            invite_ttl_s=3600,
+        )
         await s.commit()
     async with runtime.db.tenant_session(done.schema) as s:
-        await identity.accept_invite(s, raw=done.admin_invite, password=TEST_PASSWORD,
-                                     passwords=runtime.passwords)
+        await identity.accept_invite(
+            s, raw=done.admin_invite, password=TEST_PASSWORD, passwords=runtime.passwords
+        )
         await s.commit()
     return TenantFixture(slug, done.schema, phone, done.admin_user_id or 0)
 
@@ -187,10 +218,10 @@ LOGIN = """mutation($i: LoginInput!) { login(input: $i) {
   accessToken refreshToken expiresIn user { id name kind roles { key } } } }"""
 
 
-async def login(api: Api, tenant: str, identifier: str,
-                password: str = TEST_PASSWORD) -> dict[str, Any]:
-    body = await api(LOGIN, {"i": {"identifier": identifier, "password": password}},
-                     tenant=tenant)
+async def login(
+    api: Api, tenant: str, identifier: str, password: str = TEST_PASSWORD
+) -> dict[str, Any]:
+    body = await api(LOGIN, {"i": {"identifier": identifier, "password": password}}, tenant=tenant)
     assert "errors" not in body, body
     return body["data"]["login"]
 

@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_stdlib_platform_is_not_shadowed_from_the_repo_root():
     out = subprocess.run(
         [sys.executable, "-c", "import uuid, platform; print(platform.system())"],
-        cwd=ROOT, capture_output=True, text=True, check=True)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() in {"Linux", "Darwin", "Windows"}
     assert not (ROOT / "platform" / "__init__.py").exists()
 
@@ -26,7 +30,7 @@ def test_every_package_folder_is_listed_in_pyproject():
     for name, folder in roots.items():
         for init in folder.rglob("*.py"):
             rel = init.parent.relative_to(folder)
-            if "versions" in rel.parts or rel.parts[:1] == ("migrations",) and rel.parts[1:]:
+            if "versions" in rel.parts or (rel.parts[:1] == ("migrations",) and rel.parts[1:]):
                 continue  # Alembic scripts ship as package data
             if "__pycache__" not in rel.parts:
                 found.add(".".join((name, *rel.parts)))
@@ -34,6 +38,11 @@ def test_every_package_folder_is_listed_in_pyproject():
 
 
 def test_python_dash_m_wuye_runs_the_cli():
-    out = subprocess.run([sys.executable, "-m", "wuye", "--help"], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "wuye", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "tenant" in out.stdout and "migrate" in out.stdout

@@ -30,8 +30,7 @@ def fan_out_job_id(runtime: Runtime, job: str, tenant: str, scheduled: datetime)
 async def fan_out(runtime: Runtime, job: str, *, module: str, scheduled: datetime) -> list[str]:
     """Enqueue ``job`` for every active tenant with ``module`` enabled; returns the ids of
     the jobs enqueued now (ids already present are left alone)."""
-    tenants = [t for t in await runtime.directory.all_active()
-               if runtime.module_enabled(t, module)]
+    tenants = [t for t in await runtime.directory.all_active() if runtime.module_enabled(t, module)]
 
     async def one(slug: str) -> str | None:
         jid = fan_out_job_id(runtime, job, slug, scheduled)
@@ -57,10 +56,15 @@ def fan_out_cron(queue_name: str, module: str, spec: CronSpec) -> CronJob:
     job = spec_of(spec.job).name
 
     async def fan_out_now(ctx: dict[str, Any]) -> int:
-        return len(await fan_out(ctx["runtime"], job, module=module,
-                                 scheduled=scheduled_time(ctx)))
+        return len(await fan_out(ctx["runtime"], job, module=module, scheduled=scheduled_time(ctx)))
 
     # The queue name prefixes the cron name because arq derives the cron run's job id
     # from it, and job ids are global in Redis.
-    return cron(fan_out_now, name=f"{queue_name}:cron:{job}", minute=spec.minute,
-                hour=spec.hour, day=spec.day, weekday=spec.weekday)
+    return cron(
+        fan_out_now,
+        name=f"{queue_name}:cron:{job}",
+        minute=spec.minute,
+        hour=spec.hour,
+        day=spec.day,
+        weekday=spec.weekday,
+    )

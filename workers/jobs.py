@@ -40,8 +40,9 @@ class TenantJob:
     module: str | None  # None: runs for any active tenant
 
 
-def tenant_job(module: str | None = None) -> Callable[[Callable[..., Awaitable[Any]]],
-                                                      Callable[..., Awaitable[Any]]]:
+def tenant_job(
+    module: str | None = None,
+) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     def decorate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         spec = TenantJob(fn.__name__, fn, module)
 
@@ -99,8 +100,10 @@ async def load_tenant(session: AsyncSession, slug: str) -> TenantInfo | None:
     if tenant is None:
         return None
     rows = await session.execute(
-        select(TenantModule.module_key, TenantModule.config)
-        .where(TenantModule.tenant_id == tenant.id, TenantModule.enabled))
+        select(TenantModule.module_key, TenantModule.config).where(
+            TenantModule.tenant_id == tenant.id, TenantModule.enabled
+        )
+    )
     return _info(tenant, {key: config or {} for key, config in rows})
 
 
@@ -129,21 +132,28 @@ def job_id(runtime: Runtime, *parts: object) -> str:
     return ":".join([runtime.settings.queue_name, *map(str, parts)])
 
 
-async def enqueue(runtime: Runtime, job: str | Callable[..., Any], *args: Any,
-                  _job_id: str | None = None, **kwargs: Any) -> Job | None:
+async def enqueue(
+    runtime: Runtime,
+    job: str | Callable[..., Any],
+    *args: Any,
+    _job_id: str | None = None,
+    **kwargs: Any,
+) -> Job | None:
     """Enqueue on this deployment's queue (``runtime.redis`` defaults to arq's global one).
     Returns None if a job with ``_job_id`` is queued, running or its result is still kept."""
     name = job if isinstance(job, str) else spec_of(job).name
-    return await runtime.redis.enqueue_job(name, *args, _job_id=_job_id,
-                                           _queue_name=runtime.settings.queue_name, **kwargs)
+    return await runtime.redis.enqueue_job(
+        name, *args, _job_id=_job_id, _queue_name=runtime.settings.queue_name, **kwargs
+    )
 
 
-async def gather_chunked(fn: Callable[[Any], Awaitable[Any]], items: Iterable[Any],
-                         size: int = _ENQUEUE_CHUNK) -> list[Any]:
+async def gather_chunked(
+    fn: Callable[[Any], Awaitable[Any]], items: Iterable[Any], size: int = _ENQUEUE_CHUNK
+) -> list[Any]:
     """``fn`` over ``items``, a few at a time: 10,000 tenants must not open 10,000 Redis
     connections at once."""
     items = list(items)
     results: list[Any] = []
     for i in range(0, len(items), size):
-        results.extend(await asyncio.gather(*(fn(item) for item in items[i:i + size])))
+        results.extend(await asyncio.gather(*(fn(item) for item in items[i : i + size])))
     return results

@@ -42,15 +42,17 @@ MAX_ATTEMPTS = 25  # failed runs after which the sweep leaves an intent for an o
 SWEEP_BATCH = 500
 
 
-async def run_outbox_intent(ctx: dict[str, Any], intent_id: int,
-                            cluster: str = DEFAULT_CLUSTER) -> str:
+async def run_outbox_intent(
+    ctx: dict[str, Any], intent_id: int, cluster: str = DEFAULT_CLUSTER
+) -> str:
     runtime: Runtime = ctx["runtime"]
     try:
         async with runtime.db.shared_session(cluster) as session:
             intent = await session.scalar(
                 select(OutboxIntent)
                 .where(OutboxIntent.id == intent_id, OutboxIntent.done_at.is_(None))
-                .with_for_update(skip_locked=True))
+                .with_for_update(skip_locked=True)
+            )
             if intent is None:
                 return "not pending"  # done already, or another worker is running it now
             outcome = await _perform(ctx, runtime, session, intent, cluster)
@@ -60,8 +62,11 @@ async def run_outbox_intent(ctx: dict[str, Any], intent_id: int,
     except asyncio.CancelledError:
         # A job timeout (or shutdown) counts as an attempt too, so an intent that always
         # times out stops being swept after MAX_ATTEMPTS.
-        await asyncio.shield(_record_failure(runtime, intent_id, cluster,
-                                             TimeoutError("cancelled: timeout or shutdown")))
+        await asyncio.shield(
+            _record_failure(
+                runtime, intent_id, cluster, TimeoutError("cancelled: timeout or shutdown")
+            )
+        )
         raise
     except Exception as exc:
         log.exception("outbox intent %s failed", intent_id)
@@ -70,8 +75,9 @@ async def run_outbox_intent(ctx: dict[str, Any], intent_id: int,
         raise Retry(defer=min(2 ** int(ctx.get("job_try", 1)), 60)) from exc
 
 
-async def _perform(ctx: dict[str, Any], runtime: Runtime, session: AsyncSession,
-                   intent: OutboxIntent, cluster: str) -> str:
+async def _perform(
+    ctx: dict[str, Any], runtime: Runtime, session: AsyncSession, intent: OutboxIntent, cluster: str
+) -> str:
     registered = tenant_jobs(runtime.modules).get(intent.job)
     if registered is None:
         # Perhaps enqueued by a newer release during a rolling deploy: fail, retry later.
@@ -85,8 +91,10 @@ async def _perform(ctx: dict[str, Any], runtime: Runtime, session: AsyncSession,
         return f"skipped: {reason}"
     assert info is not None
     if info.cluster != cluster:
-        raise RuntimeError(f"intent {intent.id} is on cluster {cluster!r}, its tenant on "
-                           f"{info.cluster!r}: write intents in the tenant's own session")
+        raise RuntimeError(
+            f"intent {intent.id} is on cluster {cluster!r}, its tenant on "
+            f"{info.cluster!r}: write intents in the tenant's own session"
+        )
     await route_to(session, info.schema)  # SET LOCAL: this transaction only
     token = tenant_var.set(info.slug)
     try:
@@ -96,8 +104,9 @@ async def _perform(ctx: dict[str, Any], runtime: Runtime, session: AsyncSession,
     return "done"
 
 
-async def _tenant(runtime: Runtime, session: AsyncSession, cluster: str,
-                  slug: str) -> TenantInfo | None:
+async def _tenant(
+    runtime: Runtime, session: AsyncSession, cluster: str, slug: str
+) -> TenantInfo | None:
     if cluster == DEFAULT_CLUSTER:
         # The registry is in this very database: read it in this transaction rather than
         # wait for a second pooled connection while holding the first.
@@ -105,13 +114,17 @@ async def _tenant(runtime: Runtime, session: AsyncSession, cluster: str,
     return await fresh_tenant(runtime, slug)
 
 
-async def _record_failure(runtime: Runtime, intent_id: int, cluster: str,
-                          exc: BaseException) -> None:
+async def _record_failure(
+    runtime: Runtime, intent_id: int, cluster: str, exc: BaseException
+) -> None:
     async with runtime.db.shared_session(cluster) as session:
         await session.execute(
-            update(OutboxIntent).where(OutboxIntent.id == intent_id)
-            .values(attempts=OutboxIntent.attempts + 1,
-                    last_error=f"{type(exc).__name__}: {exc}"[:2000]))
+            update(OutboxIntent)
+            .where(OutboxIntent.id == intent_id)
+            .values(
+                attempts=OutboxIntent.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
+        )
         await session.commit()
 
 
@@ -124,32 +137,48 @@ async def sweep_outbox(runtime: Runtime, *, older_than_s: float | None = None) -
     ``enqueued_at``, so the next sweep within the window leaves them alone. The new job id
     carries that stamp because arq refuses an id whose result it still keeps.
     """
-    age = timedelta(seconds=runtime.settings.outbox_sweep_after_s
-                    if older_than_s is None else older_than_s)
+    age = timedelta(
+        seconds=runtime.settings.outbox_sweep_after_s if older_than_s is None else older_than_s
+    )
     queue = runtime.settings.queue_name
     total = 0
     for cluster in runtime.db.engines:
         try:
             while True:
                 async with runtime.db.shared_session(cluster) as session:
-                    stale = (select(OutboxIntent.id)
-                             .where(OutboxIntent.done_at.is_(None),
-                                    OutboxIntent.attempts < MAX_ATTEMPTS,
-                                    or_(OutboxIntent.enqueued_at.is_(None),
-                                        OutboxIntent.enqueued_at < func.now() - age))
-                             .order_by(OutboxIntent.created_at).limit(SWEEP_BATCH)
-                             .with_for_update(skip_locked=True))
-                    claimed = (await session.execute(
-                        update(OutboxIntent).where(OutboxIntent.id.in_(stale))
-                        .values(enqueued_at=func.now())
-                        .returning(OutboxIntent.id, OutboxIntent.enqueued_at))).all()
+                    stale = (
+                        select(OutboxIntent.id)
+                        .where(
+                            OutboxIntent.done_at.is_(None),
+                            OutboxIntent.attempts < MAX_ATTEMPTS,
+                            or_(
+                                OutboxIntent.enqueued_at.is_(None),
+                                OutboxIntent.enqueued_at < func.now() - age,
+                            ),
+                        )
+                        .order_by(OutboxIntent.created_at)
+                        .limit(SWEEP_BATCH)
+                        .with_for_update(skip_locked=True)
+                    )
+                    claimed = (
+                        await session.execute(
+                            update(OutboxIntent)
+                            .where(OutboxIntent.id.in_(stale))
+                            .values(enqueued_at=func.now())
+                            .returning(OutboxIntent.id, OutboxIntent.enqueued_at)
+                        )
+                    ).all()
                     await session.commit()
 
                 async def requeue(row: Any, cluster: str = cluster) -> None:
                     tag = str(int(row.enqueued_at.timestamp() * 1000))
                     await runtime.redis.enqueue_job(
-                        OUTBOX_JOB, row.id, cluster, _queue_name=queue,
-                        _job_id=outbox_job_id(queue, row.id, cluster, tag))
+                        OUTBOX_JOB,
+                        row.id,
+                        cluster,
+                        _queue_name=queue,
+                        _job_id=outbox_job_id(queue, row.id, cluster, tag),
+                    )
 
                 await gather_chunked(requeue, claimed)
                 total += len(claimed)

@@ -33,14 +33,20 @@ def redis_settings(settings: Settings, runtime: Runtime | None = None) -> RedisS
     if runtime is None:
         raise ValueError("set WUYE_REDIS_URL (or pass a runtime)")
     kw = runtime.redis.connection_pool.connection_kwargs
-    return RedisSettings(host=kw.get("host", "localhost"), port=kw.get("port", 6379),
-                         unix_socket_path=kw.get("path"), database=kw.get("db", 0),
-                         username=kw.get("username"), password=kw.get("password"),
-                         ssl="ssl_cert_reqs" in kw)
+    return RedisSettings(
+        host=kw.get("host", "localhost"),
+        port=kw.get("port", 6379),
+        unix_socket_path=kw.get("path"),
+        database=kw.get("db", 0),
+        username=kw.get("username"),
+        password=kw.get("password"),
+        ssl="ssl_cert_reqs" in kw,
+    )
 
 
-def worker_settings(settings: Settings, modules: Sequence[Module] | None = None,
-                    runtime: Runtime | None = None) -> type:
+def worker_settings(
+    settings: Settings, modules: Sequence[Module] | None = None, runtime: Runtime | None = None
+) -> type:
     """An arq ``WorkerSettings`` class for these settings and modules (default: the
     registry, or the runtime's). Given a runtime the worker uses it; otherwise it builds
     one at start-up and closes it at shutdown. Nothing connects until the worker starts."""
@@ -70,43 +76,64 @@ def worker_settings(settings: Settings, modules: Sequence[Module] | None = None,
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["runtime"] = runtime or Runtime.create(
-            settings, database_url=settings.database_url, redis_url=settings.redis_url,
-            modules=modules)
+            settings,
+            database_url=settings.database_url,
+            redis_url=settings.redis_url,
+            modules=modules,
+        )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         if runtime is None and "runtime" in ctx:
             await ctx.pop("runtime").close()
 
-    return type("WorkerSettings", (), {
-        "functions": functions,
-        "cron_jobs": cron_jobs,
-        "queue_name": queue,
-        "redis_settings": redis_settings(settings, runtime),
-        # arq's default of 10 caps a worker near 200 trivial jobs/s
-        "max_jobs": settings.worker_max_jobs,
-        "job_timeout": settings.worker_job_timeout_s,
-        "on_startup": on_startup,
-        "on_shutdown": on_shutdown,
-    })
+    return type(
+        "WorkerSettings",
+        (),
+        {
+            "functions": functions,
+            "cron_jobs": cron_jobs,
+            "queue_name": queue,
+            "redis_settings": redis_settings(settings, runtime),
+            # arq's default of 10 caps a worker near 200 trivial jobs/s
+            "max_jobs": settings.worker_max_jobs,
+            "job_timeout": settings.worker_job_timeout_s,
+            "on_startup": on_startup,
+            "on_shutdown": on_shutdown,
+        },
+    )
 
 
-def create_worker(settings: Settings, *, runtime: Runtime | None = None,
-                  modules: Sequence[Module] | None = None, **overrides: Any) -> Worker:
+def create_worker(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    modules: Sequence[Module] | None = None,
+    **overrides: Any,
+) -> Worker:
     """An arq ``Worker`` to run inside an existing event loop (tests: ``burst=True``).
     It installs no signal handlers unless ``handle_signals=True`` is passed."""
     cls = worker_settings(settings, modules, runtime)
     return arq_create_worker(cls, **{"handle_signals": False, **overrides})
 
 
-async def run_worker(settings: Settings, *, runtime: Runtime | None = None,
-                     modules: Sequence[Module] | None = None, burst: bool = False) -> None:
+async def run_worker(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    modules: Sequence[Module] | None = None,
+    burst: bool = False,
+) -> None:
     """Run a worker until cancelled (``wuye dev``, ``wuye worker``), or, with ``burst``,
     until the queue is empty. Cancelled jobs go back to the queue."""
     own = runtime is None
     if runtime is None:
         # Built here rather than in on_startup so it is closed even if arq's close fails.
-        runtime = Runtime.create(settings, database_url=settings.database_url,
-                                 redis_url=settings.redis_url, modules=modules)
+        runtime = Runtime.create(
+            settings,
+            database_url=settings.database_url,
+            redis_url=settings.redis_url,
+            modules=modules,
+        )
     try:
         worker = create_worker(settings, runtime=runtime, modules=modules, burst=burst)
         try:

@@ -12,17 +12,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
-from graphql import OperationType
 from strawberry.extensions import FieldExtension
 from strawberry.types.field import StrawberryField
 
+from graphql import OperationType
 from wuye.errors import AppError
 from wuye.identity.permissions import Permission
 
 
 class Access(FieldExtension):
-    def __init__(self, permission: Permission | None = None, *, public: bool = False,
-                 signed_in: bool = False, module: str | None = None) -> None:
+    def __init__(
+        self,
+        permission: Permission | None = None,
+        *,
+        public: bool = False,
+        signed_in: bool = False,
+        module: str | None = None,
+    ) -> None:
         if sum([permission is not None, public, signed_in]) != 1:
             raise ValueError("declare exactly one of: permission, public, signed_in")
         self.permission = permission
@@ -44,8 +50,9 @@ class Access(FieldExtension):
     def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:
         raise TypeError(f"root field {info.field_name!r} must have an async resolver")
 
-    async def resolve_async(self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any,
-                            **kwargs: Any) -> Any:
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any
+    ) -> Any:
         ctx = info.context
         await self.check(ctx)
         result = await next_(source, info, **kwargs)
@@ -58,20 +65,32 @@ def _field(access: Access, description: str | None, name: str | None) -> Any:
     return strawberry.field(extensions=[access], description=description, name=name)
 
 
-def query(permission: Permission | None = None, *, public: bool = False,
-          signed_in: bool = False, description: str | None = None,
-          name: str | None = None) -> Any:
+def query(
+    permission: Permission | None = None,
+    *,
+    public: bool = False,
+    signed_in: bool = False,
+    description: str | None = None,
+    name: str | None = None,
+) -> Any:
     """``@query(perm)``: a root query field gated by ``perm`` (or public / signed_in)."""
     return _field(Access(permission, public=public, signed_in=signed_in), description, name)
 
 
-def mutation(permission: Permission | None = None, *, public: bool = False,
-             signed_in: bool = False, description: str | None = None,
-             name: str | None = None) -> Any:
+def mutation(
+    permission: Permission | None = None,
+    *,
+    public: bool = False,
+    signed_in: bool = False,
+    description: str | None = None,
+    name: str | None = None,
+) -> Any:
     """``@mutation(perm)``: a root mutation, gated and audited."""
     return strawberry.mutation(
         extensions=[Access(permission, public=public, signed_in=signed_in)],
-        description=description, name=name)
+        description=description,
+        name=name,
+    )
 
 
 def access_of(field: StrawberryField) -> Access | None:

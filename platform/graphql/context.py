@@ -36,8 +36,10 @@ def redact(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
-        return {k: "***" if any(h in k.lower() for h in _SECRET_HINTS) else redact(v)
-                for k, v in value.items()}
+        return {
+            k: "***" if any(h in k.lower() for h in _SECRET_HINTS) else redact(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple | set | frozenset):
         return [redact(v) for v in value]
     if value is None or isinstance(value, bool | int | float | str):
@@ -46,9 +48,17 @@ def redact(value: Any) -> Any:
 
 
 class Context:
-    def __init__(self, *, runtime: Runtime, request: Request, surface: Surface,
-                 tenant: TenantInfo | None, lang: str, request_id: str,
-                 claims: AccessClaims | None) -> None:
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        request: Request,
+        surface: Surface,
+        tenant: TenantInfo | None,
+        lang: str,
+        request_id: str,
+        claims: AccessClaims | None,
+    ) -> None:
         self.runtime = runtime
         self.request = request
         self.surface = surface
@@ -135,8 +145,10 @@ class Context:
             if self.claims is not None:
                 if self.surface is Surface.TENANT:
                     self._principal = await self.session.scalar(
-                        select(User).options(joinedload(User.roles))
-                        .where(User.id == self.claims.subject_id))
+                        select(User)
+                        .options(joinedload(User.roles))
+                        .where(User.id == self.claims.subject_id)
+                    )
                 else:
                     self._principal = await self.session.get(Operator, self.claims.subject_id)
         return self._principal
@@ -179,8 +191,10 @@ class Context:
                 self._scope = DataScope(all_communities=True)
             else:
                 ids = await self.session.scalars(
-                    select(UserCommunityScope.community_id)
-                    .where(UserCommunityScope.user_id == user.id))
+                    select(UserCommunityScope.community_id).where(
+                        UserCommunityScope.user_id == user.id
+                    )
+                )
                 self._scope = DataScope(False, frozenset(ids))
         return self._scope
 
@@ -188,18 +202,32 @@ class Context:
 
     async def audit(self, action: str, detail: dict[str, Any]) -> None:
         """Write the audit row for a data-changing call into the request's transaction."""
+        actor_id: int | None
         if self.actor_override is not None:
             actor_kind, actor_id = self.actor_override
         else:
             principal = await self.principal()
             actor_id = principal.id if principal is not None else None
-            actor_kind = ("operator" if isinstance(principal, Operator) else
-                          principal.kind if principal is not None else "anonymous")
+            actor_kind = (
+                "operator"
+                if isinstance(principal, Operator)
+                else principal.kind
+                if principal is not None
+                else "anonymous"
+            )
         object_type, object_id = self.audit_target or ("", "")
         detail = json.loads(json.dumps(redact(detail), default=str))
-        common = dict(actor_kind=actor_kind, actor_id=actor_id, action=action,
-                      object_type=object_type, object_id=object_id, detail=detail,
-                      ip=self.ip, user_agent=self.user_agent, request_id=self.request_id)
+        common = dict(
+            actor_kind=actor_kind,
+            actor_id=actor_id,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+        )
         if self.surface is Surface.TENANT:
             self.session.add(AuditLog(**common))
         else:

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
+from strawberry.execution import optimized_is_awaitable
+from strawberry.schema._graphql_core import execution_context_class_kwargs
+
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -26,9 +29,6 @@ from graphql import (
     validate,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.execution import optimized_is_awaitable
-from strawberry.schema._graphql_core import execution_context_class_kwargs
-
 from wuye.graphql.access import access_of
 from wuye.graphql.limits import limit_rules
 
@@ -52,12 +52,19 @@ class Prepared:
 
 
 class Executor:
-    def __init__(self, schema: strawberry.Schema, *, max_depth: int, max_aliases: int,
-                 max_tokens: int, cache_size: int, introspection: bool) -> None:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        *,
+        max_depth: int,
+        max_aliases: int,
+        max_tokens: int,
+        cache_size: int,
+        introspection: bool,
+    ) -> None:
         self.schema = schema
         self._gql = schema._schema
-        self._rules = [*specified_rules, *limit_rules(max_depth=max_depth,
-                                                      max_aliases=max_aliases)]
+        self._rules = [*specified_rules, *limit_rules(max_depth=max_depth, max_aliases=max_aliases)]
         if not introspection:
             self._rules.append(NoSchemaIntrospectionCustomRule)
         self._max_tokens = max_tokens
@@ -65,11 +72,16 @@ class Executor:
         self._cache_size = cache_size
         self._exec_kwargs = execution_context_class_kwargs(schema.execution_context_class)
         self._public_roots = {
-            kind: {schema.config.name_converter.get_graphql_name(f)
-                   for f in root.__strawberry_definition__.fields
-                   if (a := access_of(f)) is not None and a.public}
-            for kind, root in ((OperationType.QUERY, schema.query),
-                               (OperationType.MUTATION, schema.mutation)) if root is not None
+            kind: {
+                schema.config.name_converter.get_graphql_name(f)
+                for f in root.__strawberry_definition__.fields  # type: ignore[attr-defined]
+                if (a := access_of(f)) is not None and a.public
+            }
+            for kind, root in (
+                (OperationType.QUERY, schema.query),
+                (OperationType.MUTATION, schema.mutation),
+            )
+            if root is not None
         }
 
     def only_public_fields(self, op: OperationDefinitionNode) -> bool:
@@ -78,9 +90,11 @@ class Executor:
         A client with an expired access token must still be able to refresh it.
         """
         public = self._public_roots.get(op.operation, set())
-        return all(isinstance(sel, FieldNode) and
-                   (sel.name.value in public or sel.name.value == "__typename")
-                   for sel in op.selection_set.selections)
+        return all(
+            isinstance(sel, FieldNode)
+            and (sel.name.value in public or sel.name.value == "__typename")
+            for sel in op.selection_set.selections
+        )
 
     def prepare(self, query: str) -> Prepared:
         hit = self._cache.get(query)
@@ -98,16 +112,28 @@ class Executor:
             self._cache.popitem(last=False)
         return prepared
 
-    async def execute(self, prepared: Prepared, *, variables: dict[str, Any] | None,
-                      operation_name: str | None, context: Any) -> ExecutionResult:
+    async def execute(
+        self,
+        prepared: Prepared,
+        *,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+    ) -> ExecutionResult:
+        assert prepared.document is not None, "execute only what prepared without errors"
         result = execute(
-            self._gql, prepared.document, root_value=None, context_value=context,
-            variable_values=variables, operation_name=operation_name,
-            is_awaitable=optimized_is_awaitable, **self._exec_kwargs,
+            self._gql,
+            prepared.document,
+            root_value=None,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
+            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+            **self._exec_kwargs,
         )
-        if optimized_is_awaitable(result):
-            result = await result
-        return result
+        if isinstance(result, ExecutionResult):
+            return result
+        return await result
 
 
 def operation_kind(op: OperationDefinitionNode | None) -> OperationType | None:

@@ -14,10 +14,10 @@ import logging
 import time
 from typing import Any
 
-from graphql import GraphQLError, OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from graphql import GraphQLError, OperationType
 from wuye.errors import AppError, pick_language
 from wuye.graphql.context import Context, Surface
 from wuye.identity.tokens import ADMIN_AUDIENCE, tenant_audience
@@ -43,8 +43,13 @@ def negotiate(accept: str | None) -> str | None:
                     q = float(value)
                 except ValueError:
                     q = 0.0
-        offer = GRAPHQL_RESPONSE if media == GRAPHQL_RESPONSE else \
-            JSON if media in (JSON, "application/*", "*/*") else None
+        offer = (
+            GRAPHQL_RESPONSE
+            if media == GRAPHQL_RESPONSE
+            else JSON
+            if media in (JSON, "application/*", "*/*")
+            else None
+        )
         if offer is not None and q > best_q:  # q=0 means "not acceptable"; ties: first wins
             best, best_q = offer, q
     return best
@@ -65,8 +70,9 @@ def _timed_out(exc: BaseException | None) -> bool:
     return type(orig).__name__ == "QueryCanceled"
 
 
-def format_error(error: GraphQLError, lang: str, *, debug: bool,
-                 parse_failed: bool = False) -> dict[str, Any]:
+def format_error(
+    error: GraphQLError, lang: str, *, debug: bool, parse_failed: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {"message": error.message}
     if error.locations:
         out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
@@ -124,8 +130,11 @@ async def graphql_endpoint(request: Request, surface: Surface) -> Response:
     runtime = request.app.state.runtime
     started = time.perf_counter()
     lang = pick_language(request.headers.get("accept-language"))
-    if request.method == "GET" and "text/html" in request.headers.get("accept", "") \
-            and "query" not in request.query_params:
+    if (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and "query" not in request.query_params
+    ):
         if runtime.settings.debug:
             return HTMLResponse(_GRAPHIQL)
         return JSONResponse({"errors": [app_error_json(AppError("NOT_FOUND"), lang)]}, 404)
@@ -138,8 +147,11 @@ async def graphql_endpoint(request: Request, surface: Surface) -> Response:
         params = await _read_params(request)
         query, operation_name = params.get("query"), params.get("operationName")
         variables = params.get("variables")
-        if not isinstance(query, str) or not query.strip() or \
-                (variables is not None and not isinstance(variables, dict)):
+        if (
+            not isinstance(query, str)
+            or not query.strip()
+            or (variables is not None and not isinstance(variables, dict))
+        ):
             raise AppError("BAD_REQUEST")
         tenant, audience, executor = None, ADMIN_AUDIENCE, runtime.admin_api
         if surface is Surface.TENANT:
@@ -156,48 +168,70 @@ async def graphql_endpoint(request: Request, surface: Surface) -> Response:
 
         prepared = executor.prepare(query)
         if prepared.errors:
-            errors = [format_error(e, lang, debug=runtime.settings.debug,
-                                   parse_failed=prepared.parse_failed) for e in prepared.errors]
+            errors = [
+                format_error(
+                    e, lang, debug=runtime.settings.debug, parse_failed=prepared.parse_failed
+                )
+                for e in prepared.errors
+            ]
             raise _Reply(400 if strict else 200, errors)
         operation = prepared.operation(operation_name)
         if operation is None:
-            raise _Reply(400 if strict else 200, [{
-                "message": "Operation not found", "extensions": {"code": "BAD_REQUEST"}}])
+            raise _Reply(
+                400 if strict else 200,
+                [{"message": "Operation not found", "extensions": {"code": "BAD_REQUEST"}}],
+            )
         if operation_name is None and operation.name:
             operation_name = operation.name.value  # the document's only operation, for metrics
         if request.method == "GET" and operation.operation is not OperationType.QUERY:
-            raise _Reply(405, [{"message": "Only queries over GET",
-                                "extensions": {"code": "BAD_REQUEST"}}])
-        if token_error is not None and not (token_error.code == "TOKEN_EXPIRED"
-                                            and executor.only_public_fields(operation)):
+            raise _Reply(
+                405, [{"message": "Only queries over GET", "extensions": {"code": "BAD_REQUEST"}}]
+            )
+        if token_error is not None and not (
+            token_error.code == "TOKEN_EXPIRED" and executor.only_public_fields(operation)
+        ):
             raise token_error  # only a genuine but expired token may still refresh / log in
-        ctx = Context(runtime=runtime, request=request, surface=surface, tenant=tenant,
-                      lang=lang, request_id=request_id_var.get(), claims=claims)
+        ctx = Context(
+            runtime=runtime,
+            request=request,
+            surface=surface,
+            tenant=tenant,
+            lang=lang,
+            request_id=request_id_var.get(),
+            claims=claims,
+        )
         result = None
         try:
             result = await asyncio.wait_for(
-                executor.execute(prepared, variables=variables, operation_name=operation_name,
-                                 context=ctx),
-                timeout=runtime.settings.request_timeout_s)
+                executor.execute(
+                    prepared, variables=variables, operation_name=operation_name, context=ctx
+                ),
+                timeout=runtime.settings.request_timeout_s,
+            )
         except TimeoutError:
             raise AppError("TIMEOUT") from None
         finally:
-            commit = (result is not None and not result.errors
-                      and operation.operation is OperationType.MUTATION)
+            commit = (
+                result is not None
+                and not result.errors
+                and operation.operation is OperationType.MUTATION
+            )
             await ctx.finish(commit=commit)
     except AppError as err:
         observe(surface, operation_name, err.code, started)
-        return JSONResponse({"errors": [app_error_json(err, lang)]}, err.http_status,
-                            media_type=media)
+        return JSONResponse(
+            {"errors": [app_error_json(err, lang)]}, err.http_status, media_type=media
+        )
     except _Reply as reply:
         observe(surface, operation_name, "rejected", started)
         return JSONResponse({"errors": reply.errors}, reply.status, media_type=media)
     except Exception as exc:  # e.g. the commit failed: still a GraphQL-shaped answer
-        err = AppError("TIMEOUT") if _timed_out(exc) else AppError("INTERNAL_SERVER_ERROR")
+        failure = AppError("TIMEOUT") if _timed_out(exc) else AppError("INTERNAL_SERVER_ERROR")
         log.error("request failed outside the resolvers", exc_info=exc)
-        observe(surface, operation_name, err.code, started)
-        return JSONResponse({"errors": [app_error_json(err, lang)]}, err.http_status,
-                            media_type=media)
+        observe(surface, operation_name, failure.code, started)
+        return JSONResponse(
+            {"errors": [app_error_json(failure, lang)]}, failure.http_status, media_type=media
+        )
 
     if result.data is None and result.errors and all(not e.path for e in result.errors):
         # a request error (e.g. variables that do not fit): nothing executed, so no data
@@ -206,8 +240,9 @@ async def graphql_endpoint(request: Request, surface: Surface) -> Response:
         return JSONResponse({"errors": errors}, 400 if strict else 200, media_type=media)
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
-        body["errors"] = [format_error(e, lang, debug=runtime.settings.debug)
-                          for e in result.errors]
+        body["errors"] = [
+            format_error(e, lang, debug=runtime.settings.debug) for e in result.errors
+        ]
     observe(surface, operation_name, "error" if result.errors else "ok", started)
     return JSONResponse(body, media_type=media)
 

@@ -40,8 +40,9 @@ def _depth(node: Any, fragments: dict[str, FragmentDefinitionNode], seen: frozen
     return deepest
 
 
-def _count_aliases(node: Any, fragments: dict[str, FragmentDefinitionNode],
-                   seen: frozenset[str]) -> int:
+def _count_aliases(
+    node: Any, fragments: dict[str, FragmentDefinitionNode], seen: frozenset[str]
+) -> int:
     selection_set = getattr(node, "selection_set", None)
     if selection_set is None:
         return 0
@@ -64,16 +65,25 @@ def limit_rules(*, max_depth: int, max_aliases: int) -> list[type[ValidationRule
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             ctx: ValidationContext = self.context
             fragments = {
-                d.name.value: d for d in ctx.document.definitions
+                d.name.value: d
+                for d in ctx.document.definitions
                 if isinstance(d, FragmentDefinitionNode)
             }
             if _depth(node, fragments, frozenset()) > max_depth:
-                ctx.report_error(GraphQLError(
-                    f"Query is deeper than the limit of {max_depth}", node,
-                    extensions={"code": "QUERY_TOO_COMPLEX", "limit": "depth"}))
+                ctx.report_error(
+                    GraphQLError(
+                        f"Query is deeper than the limit of {max_depth}",
+                        node,
+                        extensions={"code": "QUERY_TOO_COMPLEX", "limit": "depth"},
+                    )
+                )
             if _count_aliases(node, fragments, frozenset()) > max_aliases:
-                ctx.report_error(GraphQLError(
-                    f"Query uses more than {max_aliases} aliases", node,
-                    extensions={"code": "QUERY_TOO_COMPLEX", "limit": "aliases"}))
+                ctx.report_error(
+                    GraphQLError(
+                        f"Query uses more than {max_aliases} aliases",
+                        node,
+                        extensions={"code": "QUERY_TOO_COMPLEX", "limit": "aliases"},
+                    )
+                )
 
     return [LimitRule]

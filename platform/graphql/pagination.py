@@ -26,8 +26,8 @@ def encode_cursor(offset: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if raw.startswith(_PREFIX) and raw[len(_PREFIX):].isdigit():
-            return int(raw[len(_PREFIX):])
+        if raw.startswith(_PREFIX) and raw[len(_PREFIX) :].isdigit():
+            return int(raw[len(_PREFIX) :])
     except (ValueError, UnicodeDecodeError):
         pass
     raise AppError("VALIDATION_FAILED", "分页游标无效", "Invalid pagination cursor", field="after")
@@ -63,17 +63,29 @@ def page_size(first: int | None, *, default: int, maximum: int) -> int:
     if first is None:
         return default
     if first < 0 or first > maximum:
-        raise AppError("VALIDATION_FAILED", f"每页数量须在0到{maximum}之间",
-                       f"`first` must be between 0 and {maximum}", field="first")
+        raise AppError(
+            "VALIDATION_FAILED",
+            f"每页数量须在0到{maximum}之间",
+            f"`first` must be between 0 and {maximum}",
+            field="first",
+        )
     return first
 
 
-async def paginate(session: AsyncSession, stmt: Select[Any], *, first: int | None,
-                   after: str | None, to_node: Callable[[Any], T], settings: Any,
-                   scalars: bool = True) -> Connection[T]:
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    first: int | None,
+    after: str | None,
+    to_node: Callable[[Any], T],
+    settings: Any,
+    scalars: bool = True,
+) -> Connection[T]:
     """One page of ``stmt`` (which must have a deterministic ORDER BY) as a connection."""
-    limit = page_size(first, default=settings.graphql_default_page_size,
-                      maximum=settings.graphql_max_page_size)
+    limit = page_size(
+        first, default=settings.graphql_default_page_size, maximum=settings.graphql_max_page_size
+    )
     offset = decode_cursor(after) + 1 if after else 0
     page = stmt.limit(limit + 1).offset(offset)
     rows = list((await session.scalars(page)) if scalars else (await session.execute(page)))
@@ -84,9 +96,11 @@ async def paginate(session: AsyncSession, stmt: Select[Any], *, first: int | Non
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=has_next, has_previous_page=offset > 0,
+            has_next_page=has_next,
+            has_previous_page=offset > 0,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        _session=session, _count_stmt=count_stmt,
+        _session=session,
+        _count_stmt=count_stmt,
     )

@@ -38,7 +38,8 @@ def _merge(name: str, types: Sequence[type]) -> type:
             gql_name = names.from_field(f)
             if gql_name in seen:
                 raise SchemaAssemblyError(
-                    f"{name}.{gql_name} is declared by both {seen[gql_name]} and {t.__name__}")
+                    f"{name}.{gql_name} is declared by both {seen[gql_name]} and {t.__name__}"
+                )
             seen[gql_name] = t.__name__
     return merge_types(name, tuple(types))
 
@@ -50,7 +51,8 @@ def _gate_module_fields(module: Module) -> None:
             access = access_of(f)
             if access is None:
                 raise SchemaAssemblyError(
-                    f"{module.key}: root field {f.python_name!r} declares no access")
+                    f"{module.key}: root field {f.python_name!r} declares no access"
+                )
             access.module = module.key
 
 
@@ -63,8 +65,10 @@ def build_tenant_schema(modules: Sequence[Module]) -> strawberry.Schema:
 
 
 def build_admin_schema() -> strawberry.Schema:
-    return strawberry.Schema(query=_merge("Query", [OperatorAuthQuery, AdminQuery]),
-                             mutation=_merge("Mutation", [OperatorAuthMutation, AdminMutation]))
+    return strawberry.Schema(
+        query=_merge("Query", [OperatorAuthQuery, AdminQuery]),
+        mutation=_merge("Mutation", [OperatorAuthMutation, AdminMutation]),
+    )
 
 
 def root_fields_without_access(schema: strawberry.Schema) -> list[str]:

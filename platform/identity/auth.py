@@ -42,19 +42,31 @@ def _now() -> datetime:
 
 
 class Auth:
-    def __init__(self, *, tokens: Tokens, passwords: Passwords, throttle: LoginThrottle,
-                 refresh_ttl_s: int) -> None:
+    def __init__(
+        self, *, tokens: Tokens, passwords: Passwords, throttle: LoginThrottle, refresh_ttl_s: int
+    ) -> None:
         self.tokens = tokens
         self.passwords = passwords
         self.throttle = throttle
         self.refresh_ttl_s = refresh_ttl_s
 
-    async def login(self, session: AsyncSession, realm: Realm, *, where: Any, account: str,
-                    password: str, ip: str | None, user_agent: str) -> tuple[Any, TokenPair]:
+    async def login(
+        self,
+        session: AsyncSession,
+        realm: Realm,
+        *,
+        where: Any,
+        account: str,
+        password: str,
+        ip: str | None,
+        user_agent: str,
+    ) -> tuple[Any, TokenPair]:
         """Check the password of the one account matching ``where``; throttled per account/IP."""
         await self.throttle.check(realm.audience, account, ip)
         subject = await session.scalar(select(realm.subject).where(where))
-        if not self.passwords.verify(subject.password_hash if subject else None, password):
+        if subject is None or not self.passwords.verify(subject.password_hash, password):
+            if subject is None:
+                self.passwords.verify(None, password)  # same time as a wrong password
             await self.throttle.failed(realm.audience, account, ip)
             raise AppError("INVALID_CREDENTIALS")
         if not subject.is_active:
@@ -63,25 +75,48 @@ class Auth:
         subject.last_login_at = _now()
         return subject, await self.issue(session, realm, subject, ip=ip, user_agent=user_agent)
 
-    async def issue(self, session: AsyncSession, realm: Realm, subject: Any, *,
-                    family: str | None = None, ip: str | None, user_agent: str) -> TokenPair:
+    async def issue(
+        self,
+        session: AsyncSession,
+        realm: Realm,
+        subject: Any,
+        *,
+        family: str | None = None,
+        ip: str | None,
+        user_agent: str,
+    ) -> TokenPair:
         raw, digest = new_opaque_token()
-        session.add(realm.refresh(
-            subject_id=subject.id, token_hash=digest, family=family or secrets.token_hex(16),
-            expires_at=_now() + timedelta(seconds=self.refresh_ttl_s), ip=ip,
-            user_agent=user_agent[:300],
-        ))
-        access = self.tokens.issue_access(subject_id=subject.id, kind=realm.kind_of(subject),
-                                          audience=realm.audience)
+        session.add(
+            realm.refresh(
+                subject_id=subject.id,
+                token_hash=digest,
+                family=family or secrets.token_hex(16),
+                expires_at=_now() + timedelta(seconds=self.refresh_ttl_s),
+                ip=ip,
+                user_agent=user_agent[:300],
+            )
+        )
+        access = self.tokens.issue_access(
+            subject_id=subject.id, kind=realm.kind_of(subject), audience=realm.audience
+        )
         return TokenPair(access, raw, self.tokens.access_ttl_s)
 
-    async def refresh(self, session: AsyncSession, realm: Realm, raw: str, *, ip: str | None,
-                      user_agent: str, revoke_family: Callable[[str], Any]) -> tuple[Any, TokenPair]:
+    async def refresh(
+        self,
+        session: AsyncSession,
+        realm: Realm,
+        raw: str,
+        *,
+        ip: str | None,
+        user_agent: str,
+        revoke_family: Callable[[str], Any],
+    ) -> tuple[Any, TokenPair]:
         """Rotate a refresh token. ``revoke_family`` must commit on its own: the request that
         presented a replayed token fails, but the revocation has to stick."""
 
         row = await session.scalar(
-            select(realm.refresh).where(realm.refresh.token_hash == hash_token(raw))
+            select(realm.refresh)
+            .where(realm.refresh.token_hash == hash_token(raw))
             .with_for_update()
         )
         if row is None or row.expires_at <= _now():
@@ -97,15 +132,16 @@ class Auth:
         if subject is None or not subject.is_active:
             raise AppError("ACCOUNT_DISABLED")
         row.rotated_at = _now()
-        pair = await self.issue(session, realm, subject, family=row.family, ip=ip,
-                                user_agent=user_agent)
+        pair = await self.issue(
+            session, realm, subject, family=row.family, ip=ip, user_agent=user_agent
+        )
         return subject, pair
 
     @staticmethod
     async def revoke_family(session: AsyncSession, realm: Realm, family: str) -> None:
         await session.execute(
-            update(realm.refresh).where(realm.refresh.family == family,
-                                        realm.refresh.revoked_at.is_(None))
+            update(realm.refresh)
+            .where(realm.refresh.family == family, realm.refresh.revoked_at.is_(None))
             .values(revoked_at=_now())
         )
 
@@ -113,7 +149,8 @@ class Auth:
         """Revoke the login (token family) this refresh token belongs to."""
 
         family = await session.scalar(
-            select(realm.refresh.family).where(realm.refresh.token_hash == hash_token(raw)))
+            select(realm.refresh.family).where(realm.refresh.token_hash == hash_token(raw))
+        )
         if family is None:
             return False
         await self.revoke_family(session, realm, family)

@@ -38,8 +38,13 @@ class RoleType:
 
     @classmethod
     def of(cls, r: Role) -> RoleType:
-        return cls(key=r.key, name_zh=r.name_zh, name_en=r.name_en,
-                   permissions=list(r.permissions), is_system=r.is_system)
+        return cls(
+            key=r.key,
+            name_zh=r.name_zh,
+            name_en=r.name_en,
+            permissions=list(r.permissions),
+            is_system=r.is_system,
+        )
 
 
 @strawberry.type(name="Permission")
@@ -65,11 +70,19 @@ class UserType:
 
     @classmethod
     def of(cls, u: User, *, full_phone: bool = False) -> UserType:
-        return cls(id=strawberry.ID(encode_id("User", u.id)), kind=u.kind, name=u.name,
-                   phone=u.phone if full_phone else mask_phone(u.phone), email=u.email,
-                   is_active=u.is_active, all_communities=u.all_communities, locale=u.locale,
-                   last_login_at=u.last_login_at, created_at=u.created_at,
-                   roles=[RoleType.of(r) for r in u.roles])
+        return cls(
+            id=strawberry.ID(encode_id("User", u.id)),
+            kind=u.kind,
+            name=u.name,
+            phone=u.phone if full_phone else mask_phone(u.phone),
+            email=u.email,
+            is_active=u.is_active,
+            all_communities=u.all_communities,
+            locale=u.locale,
+            last_login_at=u.last_login_at,
+            created_at=u.created_at,
+            roles=[RoleType.of(r) for r in u.roles],
+        )
 
 
 @strawberry.type
@@ -97,8 +110,9 @@ class OperatorAuthPayload(AuthPayload):
 
 
 def operator_type(op: Operator) -> OperatorType:
-    return OperatorType(id=strawberry.ID(encode_id("Operator", op.id)), email=op.email,
-                        name=op.name)
+    return OperatorType(
+        id=strawberry.ID(encode_id("Operator", op.id)), email=op.email, name=op.name
+    )
 
 
 @strawberry.type
@@ -116,11 +130,18 @@ class AuditEntry:
 
     @classmethod
     def of(cls, row: Any) -> AuditEntry:
-        return cls(id=strawberry.ID(encode_id("Audit", row.id)), actor_kind=row.actor_kind,
-                   actor_id=row.actor_id, action=row.action, object_type=row.object_type,
-                   object_id=row.object_id, detail=row.detail,
-                   ip=str(row.ip) if row.ip else None, request_id=row.request_id,
-                   created_at=row.created_at)
+        return cls(
+            id=strawberry.ID(encode_id("Audit", row.id)),
+            actor_kind=row.actor_kind,
+            actor_id=row.actor_id,
+            action=row.action,
+            object_type=row.object_type,
+            object_id=row.object_id,
+            detail=row.detail,
+            ip=str(row.ip) if row.ip else None,
+            request_id=row.request_id,
+            created_at=row.created_at,
+        )
 
 
 @strawberry.type
@@ -208,8 +229,11 @@ class RoleKeyInput:
 
 
 def _pair_fields(pair: TokenPair) -> dict[str, Any]:
-    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token,
-            "expires_in": pair.expires_in}
+    return {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "expires_in": pair.expires_in,
+    }
 
 
 async def _revoke_family_now(ctx: Any, realm: Any, family: str) -> None:
@@ -221,8 +245,11 @@ async def _revoke_family_now(ctx: Any, realm: Any, family: str) -> None:
 
 async def _user_with_roles(ctx: Any, user_id: int) -> User:
     user = await ctx.session.scalar(
-        select(User).options(selectinload(User.roles)).where(User.id == user_id)
-        .execution_options(populate_existing=True))
+        select(User)
+        .options(selectinload(User.roles))
+        .where(User.id == user_id)
+        .execution_options(populate_existing=True)
+    )
     if user is None:
         raise AppError("NOT_FOUND")
     return user
@@ -242,19 +269,31 @@ class IdentityQuery:
         return UserType.of(await info.context.user(), full_phone=True)
 
     @query(USERS_VIEW)
-    async def users(self, info: strawberry.Info, first: int | None = None,
-                    after: str | None = None, kind: str | None = None,
-                    search: str | None = None) -> Connection[UserType]:
+    async def users(
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        kind: str | None = None,
+        search: str | None = None,
+    ) -> Connection[UserType]:
         ctx = info.context
         stmt = select(User).options(selectinload(User.roles)).order_by(User.id)
         if kind:
             stmt = stmt.where(User.kind == kind)
         if search:
             like = f"%{search.strip()}%"
-            stmt = stmt.where(or_(User.name.ilike(like), User.phone.like(like),
-                                  User.email.ilike(like)))
-        return await paginate(ctx.session, stmt, first=first, after=after, to_node=UserType.of,
-                              settings=ctx.runtime.settings)
+            stmt = stmt.where(
+                or_(User.name.ilike(like), User.phone.like(like), User.email.ilike(like))
+            )
+        return await paginate(
+            ctx.session,
+            stmt,
+            first=first,
+            after=after,
+            to_node=UserType.of,
+            settings=ctx.runtime.settings,
+        )
 
     @query(USERS_VIEW)
     async def roles(self, info: strawberry.Info) -> list[RoleType]:
@@ -264,19 +303,31 @@ class IdentityQuery:
     @query(ROLES_MANAGE, description="Every permission a role can hold")
     async def permissions(self, info: strawberry.Info) -> list[PermissionType]:
         known = info.context.runtime.known_permissions
-        return [PermissionType(key=p.key, title_zh=p.title_zh, title_en=p.title_en)
-                for p in known.values()]
+        return [
+            PermissionType(key=p.key, title_zh=p.title_zh, title_en=p.title_en)
+            for p in known.values()
+        ]
 
     @query(AUDIT_VIEW)
-    async def audit_log(self, info: strawberry.Info, first: int | None = None,
-                        after: str | None = None,
-                        action: str | None = None) -> Connection[AuditEntry]:
+    async def audit_log(
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        action: str | None = None,
+    ) -> Connection[AuditEntry]:
         ctx = info.context
         stmt = select(AuditLog).order_by(AuditLog.id.desc())
         if action:
             stmt = stmt.where(AuditLog.action == action)
-        return await paginate(ctx.session, stmt, first=first, after=after, to_node=AuditEntry.of,
-                              settings=ctx.runtime.settings)
+        return await paginate(
+            ctx.session,
+            stmt,
+            first=first,
+            after=after,
+            to_node=AuditEntry.of,
+            settings=ctx.runtime.settings,
+        )
 
 
 @strawberry.type
@@ -287,8 +338,14 @@ class IdentityMutation:
         realm = tenant_realm(ctx.tenant.slug)
         field, value = split_identifier(input.identifier, ctx.runtime.settings.default_phone_region)
         user, pair = await ctx.runtime.auth.login(
-            ctx.session, realm, where=getattr(User, field) == value, account=value,
-            password=input.password, ip=ctx.ip, user_agent=ctx.user_agent)
+            ctx.session,
+            realm,
+            where=getattr(User, field) == value,
+            account=value,
+            password=input.password,
+            ip=ctx.ip,
+            user_agent=ctx.user_agent,
+        )
         ctx.actor_override = (user.kind, user.id)
         ctx.audit_target = ("User", str(user.id))
         user = await _user_with_roles(ctx, user.id)
@@ -299,8 +356,13 @@ class IdentityMutation:
         ctx = info.context
         realm = tenant_realm(ctx.tenant.slug)
         user, pair = await ctx.runtime.auth.refresh(
-            ctx.session, realm, input.refresh_token, ip=ctx.ip, user_agent=ctx.user_agent,
-            revoke_family=lambda fam: _revoke_family_now(ctx, realm, fam))
+            ctx.session,
+            realm,
+            input.refresh_token,
+            ip=ctx.ip,
+            user_agent=ctx.user_agent,
+            revoke_family=lambda fam: _revoke_family_now(ctx, realm, fam),
+        )
         ctx.actor_override = (user.kind, user.id)
         user = await _user_with_roles(ctx, user.id)
         return UserAuthPayload(**_pair_fields(pair), user=UserType.of(user, full_phone=True))
@@ -308,39 +370,55 @@ class IdentityMutation:
     @mutation(public=True, description="Revoke the sign-in this refresh token belongs to")
     async def logout(self, info: strawberry.Info, input: RefreshInput) -> bool:
         ctx = info.context
-        return await ctx.runtime.auth.logout(ctx.session, tenant_realm(ctx.tenant.slug),
-                                             input.refresh_token)
+        return await ctx.runtime.auth.logout(
+            ctx.session, tenant_realm(ctx.tenant.slug), input.refresh_token
+        )
 
     @mutation(public=True, description="Set a password from an invitation and sign in")
-    async def accept_invite(self, info: strawberry.Info,
-                            input: AcceptInviteInput) -> UserAuthPayload:
+    async def accept_invite(
+        self, info: strawberry.Info, input: AcceptInviteInput
+    ) -> UserAuthPayload:
         ctx = info.context
-        user = await service.accept_invite(ctx.session, raw=input.token, password=input.password,
-                                           passwords=ctx.runtime.passwords)
+        user = await service.accept_invite(
+            ctx.session, raw=input.token, password=input.password, passwords=ctx.runtime.passwords
+        )
         ctx.actor_override = (user.kind, user.id)
         ctx.audit_target = ("User", str(user.id))
-        pair = await ctx.runtime.auth.issue(ctx.session, tenant_realm(ctx.tenant.slug), user,
-                                            ip=ctx.ip, user_agent=ctx.user_agent)
+        pair = await ctx.runtime.auth.issue(
+            ctx.session, tenant_realm(ctx.tenant.slug), user, ip=ctx.ip, user_agent=ctx.user_agent
+        )
         user = await _user_with_roles(ctx, user.id)
         return UserAuthPayload(**_pair_fields(pair), user=UserType.of(user, full_phone=True))
 
     @mutation(USERS_MANAGE)
-    async def create_staff(self, info: strawberry.Info,
-                           input: CreateStaffInput) -> CreatedUserPayload:
+    async def create_staff(
+        self, info: strawberry.Info, input: CreateStaffInput
+    ) -> CreatedUserPayload:
         ctx = info.context
         await _check_no_escalation(ctx, input.roles)
         user = await service.create_user(
-            ctx.session, kind="staff", name=input.name, phone=input.phone, email=input.email,
-            role_keys=input.roles, all_communities=input.all_communities,
-            region=ctx.runtime.settings.default_phone_region)
-        await service.set_user_scope(ctx.session, user_id=user.id,
-                                     all_communities=input.all_communities,
-                                     community_ids=input.community_ids)
-        token = await service.create_invite(ctx.session, user=user,
-                                            ttl_s=ctx.runtime.settings.invite_ttl_s)
+            ctx.session,
+            kind="staff",
+            name=input.name,
+            phone=input.phone,
+            email=input.email,
+            role_keys=input.roles,
+            all_communities=input.all_communities,
+            region=ctx.runtime.settings.default_phone_region,
+        )
+        await service.set_user_scope(
+            ctx.session,
+            user_id=user.id,
+            all_communities=input.all_communities,
+            community_ids=input.community_ids,
+        )
+        token = await service.create_invite(
+            ctx.session, user=user, ttl_s=ctx.runtime.settings.invite_ttl_s
+        )
         ctx.audit_target = ("User", str(user.id))
-        return CreatedUserPayload(user=UserType.of(await _user_with_roles(ctx, user.id)),
-                                  invite_token=token)
+        return CreatedUserPayload(
+            user=UserType.of(await _user_with_roles(ctx, user.id)), invite_token=token
+        )
 
     @mutation(USERS_MANAGE)
     async def set_user_roles(self, info: strawberry.Info, input: SetUserRolesInput) -> UserType:
@@ -357,9 +435,12 @@ class IdentityMutation:
         ctx = info.context
         user_id = _user_id(input.user_id)
         await _check_may_manage(ctx, user_id)
-        await service.set_user_scope(ctx.session, user_id=user_id,
-                                     all_communities=input.all_communities,
-                                     community_ids=input.community_ids)
+        await service.set_user_scope(
+            ctx.session,
+            user_id=user_id,
+            all_communities=input.all_communities,
+            community_ids=input.community_ids,
+        )
         ctx.audit_target = ("User", str(user_id))
         return UserType.of(await _user_with_roles(ctx, user_id))
 
@@ -380,16 +461,22 @@ class IdentityMutation:
         user = await service.get_user(ctx.session, _user_id(input.user_id))
         await _check_may_manage(ctx, user.id)
         ctx.audit_target = ("User", str(user.id))
-        return await service.create_invite(ctx.session, user=user,
-                                           ttl_s=ctx.runtime.settings.invite_ttl_s)
+        return await service.create_invite(
+            ctx.session, user=user, ttl_s=ctx.runtime.settings.invite_ttl_s
+        )
 
     @mutation(ROLES_MANAGE)
     async def create_role(self, info: strawberry.Info, input: CreateRoleInput) -> RoleType:
         ctx = info.context
         await _check_grantable(ctx, input.permissions)
         role = await service.create_role(
-            ctx.session, key=input.key, name_zh=input.name_zh, name_en=input.name_en,
-            permissions=input.permissions, known=ctx.runtime.known_permissions)
+            ctx.session,
+            key=input.key,
+            name_zh=input.name_zh,
+            name_en=input.name_en,
+            permissions=input.permissions,
+            known=ctx.runtime.known_permissions,
+        )
         ctx.audit_target = ("Role", role.key)
         return RoleType.of(role)
 
@@ -398,8 +485,13 @@ class IdentityMutation:
         ctx = info.context
         await _check_grantable(ctx, input.permissions or [])
         role = await service.update_role(
-            ctx.session, key=input.key, name_zh=input.name_zh, name_en=input.name_en,
-            permissions=input.permissions, known=ctx.runtime.known_permissions)
+            ctx.session,
+            key=input.key,
+            name_zh=input.name_zh,
+            name_en=input.name_en,
+            permissions=input.permissions,
+            known=ctx.runtime.known_permissions,
+        )
         ctx.audit_target = ("Role", role.key)
         return RoleType.of(role)
 
@@ -419,19 +511,27 @@ async def _check_no_escalation(ctx: Any, role_keys: list[str]) -> None:
     roles = await ctx.session.scalars(select(Role).where(Role.key.in_(role_keys)))
     for role in roles:
         if not all(grants(mine, p) for p in role.permissions):
-            raise AppError("FORBIDDEN", f"不能授予超出自身权限的角色：{role.key}",
-                           f"You cannot grant a role with more rights than yours: {role.key}")
+            raise AppError(
+                "FORBIDDEN",
+                f"不能授予超出自身权限的角色：{role.key}",
+                f"You cannot grant a role with more rights than yours: {role.key}",
+            )
 
 
 async def _check_may_manage(ctx: Any, user_id: int) -> None:
     """Nobody manages an account with rights beyond their own (e.g. demotes the admin)."""
     mine = await ctx.permissions()
     theirs = await ctx.session.scalars(
-        select(Role.permissions).join(UserRole, UserRole.role_id == Role.id)
-        .where(UserRole.user_id == user_id))
+        select(Role.permissions)
+        .join(UserRole, UserRole.role_id == Role.id)
+        .where(UserRole.user_id == user_id)
+    )
     if not all(grants(mine, p) for perms in theirs for p in perms):
-        raise AppError("FORBIDDEN", "不能管理权限高于自己的账号",
-                       "You cannot manage an account with more rights than yours")
+        raise AppError(
+            "FORBIDDEN",
+            "不能管理权限高于自己的账号",
+            "You cannot manage an account with more rights than yours",
+        )
 
 
 async def _check_grantable(ctx: Any, permissions: list[str]) -> None:
@@ -439,8 +539,11 @@ async def _check_grantable(ctx: Any, permissions: list[str]) -> None:
     mine = await ctx.permissions()
     beyond = [p for p in permissions if not grants(mine, p)]
     if beyond:
-        raise AppError("FORBIDDEN", f"不能授予超出自身权限的权限：{', '.join(beyond)}",
-                       f"You cannot grant permissions you do not hold: {', '.join(beyond)}")
+        raise AppError(
+            "FORBIDDEN",
+            f"不能授予超出自身权限的权限：{', '.join(beyond)}",
+            f"You cannot grant permissions you do not hold: {', '.join(beyond)}",
+        )
 
 
 # --- admin surface: operator sign-in -------------------------------------------------------
@@ -456,24 +559,35 @@ class OperatorAuthQuery:
 @strawberry.type
 class OperatorAuthMutation:
     @mutation(public=True)
-    async def operator_login(self, info: strawberry.Info,
-                             input: LoginInput) -> OperatorAuthPayload:
+    async def operator_login(self, info: strawberry.Info, input: LoginInput) -> OperatorAuthPayload:
         ctx = info.context
         email = input.identifier.strip().lower()
         op, pair = await ctx.runtime.auth.login(
-            ctx.session, operator_realm(), where=Operator.email == email, account=email,
-            password=input.password, ip=ctx.ip, user_agent=ctx.user_agent)
+            ctx.session,
+            operator_realm(),
+            where=Operator.email == email,
+            account=email,
+            password=input.password,
+            ip=ctx.ip,
+            user_agent=ctx.user_agent,
+        )
         ctx.actor_override = ("operator", op.id)
         return OperatorAuthPayload(**_pair_fields(pair), operator=operator_type(op))
 
     @mutation(public=True)
-    async def operator_refresh_token(self, info: strawberry.Info,
-                                     input: RefreshInput) -> OperatorAuthPayload:
+    async def operator_refresh_token(
+        self, info: strawberry.Info, input: RefreshInput
+    ) -> OperatorAuthPayload:
         ctx = info.context
         realm = operator_realm()
         op, pair = await ctx.runtime.auth.refresh(
-            ctx.session, realm, input.refresh_token, ip=ctx.ip, user_agent=ctx.user_agent,
-            revoke_family=lambda fam: _revoke_family_now(ctx, realm, fam))
+            ctx.session,
+            realm,
+            input.refresh_token,
+            ip=ctx.ip,
+            user_agent=ctx.user_agent,
+            revoke_family=lambda fam: _revoke_family_now(ctx, realm, fam),
+        )
         ctx.actor_override = ("operator", op.id)
         return OperatorAuthPayload(**_pair_fields(pair), operator=operator_type(op))
 

@@ -100,7 +100,9 @@ class Role(TenantBase):
 class UserRole(TenantBase):
     __tablename__ = "user_roles"
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     role_id: Mapped[int] = mapped_column(
         ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True
     )
@@ -111,7 +113,9 @@ class UserCommunityScope(TenantBase):
 
     __tablename__ = "user_community_scopes"
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     community_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 

@@ -54,16 +54,18 @@ def normalize_phone(raw: str, region: str = "CN") -> str:
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise AppError("VALIDATION_FAILED", "手机号格式不正确", "Invalid phone number",
-                       field="phone")
+        raise AppError(
+            "VALIDATION_FAILED", "手机号格式不正确", "Invalid phone number", field="phone"
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalize_email(raw: str) -> str:
     email = raw.strip().lower()
     if not _EMAIL_RE.fullmatch(email):
-        raise AppError("VALIDATION_FAILED", "邮箱格式不正确", "Invalid e-mail address",
-                       field="email")
+        raise AppError(
+            "VALIDATION_FAILED", "邮箱格式不正确", "Invalid e-mail address", field="email"
+        )
     return email
 
 

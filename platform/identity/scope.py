@@ -16,8 +16,9 @@ class DataScope:
     community_ids: frozenset[int] = frozenset()
 
     def allows(self, community_id: int | None) -> bool:
-        return self.all_communities or (community_id is not None
-                                        and community_id in self.community_ids)
+        return self.all_communities or (
+            community_id is not None and community_id in self.community_ids
+        )
 
     def check(self, community_id: int | None) -> None:
         """NOT_FOUND (not FORBIDDEN) outside the scope: do not reveal what exists."""

@@ -32,42 +32,73 @@ async def seed_roles(session: AsyncSession, modules: Sequence[object]) -> None:
     for m in modules:
         for role_key, perms in getattr(m, "role_grants", {}).items():
             grants.setdefault(role_key, []).extend(perms)
-    await session.execute(insert(Role), [
-        {"key": r.key, "name_zh": r.name_zh, "name_en": r.name_en,
-         "permissions": sorted(set(grants[r.key])), "is_system": True}
-        for r in DEFAULT_ROLES
-    ])
+    await session.execute(
+        insert(Role),
+        [
+            {
+                "key": r.key,
+                "name_zh": r.name_zh,
+                "name_en": r.name_en,
+                "permissions": sorted(set(grants[r.key])),
+                "is_system": True,
+            }
+            for r in DEFAULT_ROLES
+        ],
+    )
 
 
 async def _roles_by_key(session: AsyncSession, keys: Sequence[str]) -> list[Role]:
     roles = list(await session.scalars(select(Role).where(Role.key.in_(keys))))
     missing = set(keys) - {r.key for r in roles}
     if missing:
-        raise AppError("VALIDATION_FAILED", f"角色不存在：{', '.join(sorted(missing))}",
-                       f"Unknown roles: {', '.join(sorted(missing))}", field="roles")
+        raise AppError(
+            "VALIDATION_FAILED",
+            f"角色不存在：{', '.join(sorted(missing))}",
+            f"Unknown roles: {', '.join(sorted(missing))}",
+            field="roles",
+        )
     return roles
 
 
-async def create_user(session: AsyncSession, *, kind: str, name: str, phone: str | None = None,
-                      email: str | None = None, role_keys: Sequence[str] = (),
-                      all_communities: bool = False, password_hash: str | None = None,
-                      region: str = "CN") -> User:
+async def create_user(
+    session: AsyncSession,
+    *,
+    kind: str,
+    name: str,
+    phone: str | None = None,
+    email: str | None = None,
+    role_keys: Sequence[str] = (),
+    all_communities: bool = False,
+    password_hash: str | None = None,
+    region: str = "CN",
+) -> User:
     if not name.strip():
         raise AppError("VALIDATION_FAILED", "姓名不能为空", "A name is required", field="name")
     if not phone and not email:
-        raise AppError("VALIDATION_FAILED", "请填写手机号或邮箱",
-                       "A phone number or e-mail address is required", field="phone")
-    user = User(kind=kind, name=name.strip(),
-                phone=normalize_phone(phone, region) if phone else None,
-                email=normalize_email(email) if email else None,
-                all_communities=all_communities, password_hash=password_hash)
+        raise AppError(
+            "VALIDATION_FAILED",
+            "请填写手机号或邮箱",
+            "A phone number or e-mail address is required",
+            field="phone",
+        )
+    user = User(
+        kind=kind,
+        name=name.strip(),
+        phone=normalize_phone(phone, region) if phone else None,
+        email=normalize_email(email) if email else None,
+        all_communities=all_communities,
+        password_hash=password_hash,
+    )
     try:
         async with session.begin_nested():
             session.add(user)
             await session.flush()
     except IntegrityError:
-        raise AppError("CONFLICT", "该手机号或邮箱已注册",
-                       "This phone number or e-mail address is already registered") from None
+        raise AppError(
+            "CONFLICT",
+            "该手机号或邮箱已注册",
+            "This phone number or e-mail address is already registered",
+        ) from None
     if role_keys:
         await set_user_roles(session, user_id=user.id, role_keys=role_keys)
     return user
@@ -85,18 +116,22 @@ async def set_user_roles(session: AsyncSession, *, user_id: int, role_keys: Sequ
     roles = await _roles_by_key(session, role_keys)
     await session.execute(delete(UserRole).where(UserRole.user_id == user_id))
     if roles:
-        await session.execute(insert(UserRole), [{"user_id": user_id, "role_id": r.id}
-                                                 for r in roles])
+        await session.execute(
+            insert(UserRole), [{"user_id": user_id, "role_id": r.id} for r in roles]
+        )
 
 
-async def set_user_scope(session: AsyncSession, *, user_id: int, all_communities: bool,
-                         community_ids: Sequence[int]) -> None:
+async def set_user_scope(
+    session: AsyncSession, *, user_id: int, all_communities: bool, community_ids: Sequence[int]
+) -> None:
     user = await get_user(session, user_id)
     user.all_communities = all_communities
     await session.execute(delete(UserCommunityScope).where(UserCommunityScope.user_id == user_id))
     if community_ids and not all_communities:
-        await session.execute(insert(UserCommunityScope), [
-            {"user_id": user_id, "community_id": c} for c in sorted(set(community_ids))])
+        await session.execute(
+            insert(UserCommunityScope),
+            [{"user_id": user_id, "community_id": c} for c in sorted(set(community_ids))],
+        )
 
 
 async def set_user_active(session: AsyncSession, *, user_id: int, active: bool) -> User:
@@ -110,26 +145,36 @@ async def set_user_active(session: AsyncSession, *, user_id: int, active: bool) 
 async def revoke_all_sign_ins(session: AsyncSession, *, user_id: int) -> None:
     """Signs the user out everywhere: no refresh token of theirs works any more."""
     await session.execute(
-        update(RefreshToken).where(RefreshToken.subject_id == user_id,
-                                   RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC)))
+        update(RefreshToken)
+        .where(RefreshToken.subject_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
 
 
 async def create_invite(session: AsyncSession, *, user: User, ttl_s: int) -> str:
     """A one-time token to set a password; earlier unused invites of the user stop working."""
     await session.execute(
-        update(Invite).where(Invite.user_id == user.id, Invite.used_at.is_(None))
-        .values(used_at=datetime.now(UTC)))
+        update(Invite)
+        .where(Invite.user_id == user.id, Invite.used_at.is_(None))
+        .values(used_at=datetime.now(UTC))
+    )
     raw, digest = new_opaque_token()
-    session.add(Invite(token_hash=digest, user_id=user.id,
-                       expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s)))
+    session.add(
+        Invite(
+            token_hash=digest,
+            user_id=user.id,
+            expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
+        )
+    )
     return raw
 
 
-async def accept_invite(session: AsyncSession, *, raw: str, password: str,
-                        passwords: Passwords) -> User:
+async def accept_invite(
+    session: AsyncSession, *, raw: str, password: str, passwords: Passwords
+) -> User:
     invite = await session.scalar(
-        select(Invite).where(Invite.token_hash == hash_token(raw)).with_for_update())
+        select(Invite).where(Invite.token_hash == hash_token(raw)).with_for_update()
+    )
     if invite is None or invite.used_at is not None or invite.expires_at <= datetime.now(UTC):
         raise AppError("NOT_FOUND", "邀请链接无效或已过期", "This invitation is invalid or expired")
     user = await get_user(session, invite.user_id)
@@ -138,20 +183,41 @@ async def accept_invite(session: AsyncSession, *, raw: str, password: str,
     return user
 
 
-def _check_role_input(key: str | None, permissions: Sequence[str],
-                      known: dict[str, Permission]) -> None:
+def _check_role_input(
+    key: str | None, permissions: Sequence[str], known: dict[str, Permission]
+) -> None:
     if key is not None and not _ROLE_KEY_RE.fullmatch(key):
-        raise AppError("VALIDATION_FAILED", "角色标识只能包含小写字母、数字和下划线",
-                       "A role key uses lower-case letters, digits and underscores", field="key")
-    unknown = [p for p in permissions if p not in known and p != "*"
-               and not (p.endswith(".*") and any(k.startswith(p[:-1]) for k in known))]
+        raise AppError(
+            "VALIDATION_FAILED",
+            "角色标识只能包含小写字母、数字和下划线",
+            "A role key uses lower-case letters, digits and underscores",
+            field="key",
+        )
+    unknown = [
+        p
+        for p in permissions
+        if p not in known
+        and p != "*"
+        and not (p.endswith(".*") and any(k.startswith(p[:-1]) for k in known))
+    ]
     if unknown:
-        raise AppError("VALIDATION_FAILED", f"未知权限：{', '.join(unknown)}",
-                       f"Unknown permissions: {', '.join(unknown)}", field="permissions")
+        raise AppError(
+            "VALIDATION_FAILED",
+            f"未知权限：{', '.join(unknown)}",
+            f"Unknown permissions: {', '.join(unknown)}",
+            field="permissions",
+        )
 
 
-async def create_role(session: AsyncSession, *, key: str, name_zh: str, name_en: str,
-                      permissions: Sequence[str], known: dict[str, Permission]) -> Role:
+async def create_role(
+    session: AsyncSession,
+    *,
+    key: str,
+    name_zh: str,
+    name_en: str,
+    permissions: Sequence[str],
+    known: dict[str, Permission],
+) -> Role:
     _check_role_input(key, permissions, known)
     role = Role(key=key, name_zh=name_zh, name_en=name_en, permissions=sorted(set(permissions)))
     try:
@@ -163,16 +229,25 @@ async def create_role(session: AsyncSession, *, key: str, name_zh: str, name_en:
     return role
 
 
-async def update_role(session: AsyncSession, *, key: str, name_zh: str | None,
-                      name_en: str | None, permissions: Sequence[str] | None,
-                      known: dict[str, Permission]) -> Role:
+async def update_role(
+    session: AsyncSession,
+    *,
+    key: str,
+    name_zh: str | None,
+    name_en: str | None,
+    permissions: Sequence[str] | None,
+    known: dict[str, Permission],
+) -> Role:
     role = await session.scalar(select(Role).where(Role.key == key))
     if role is None:
         raise AppError("NOT_FOUND")
     if permissions is not None:
         if role.key == "tenant_admin":
-            raise AppError("CONFLICT", "不能修改系统管理员的权限",
-                           "The tenant administrator keeps every permission")
+            raise AppError(
+                "CONFLICT",
+                "不能修改系统管理员的权限",
+                "The tenant administrator keeps every permission",
+            )
         _check_role_input(None, permissions, known)
         role.permissions = sorted(set(permissions))
     if name_zh is not None:

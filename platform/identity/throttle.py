@@ -10,8 +10,7 @@ IP_FACTOR = 4  # one address may fail for several accounts (an office behind one
 
 
 class LoginThrottle:
-    def __init__(self, redis: Any, *, max_attempts: int, window_s: int,
-                 prefix: str) -> None:
+    def __init__(self, redis: Any, *, max_attempts: int, window_s: int, prefix: str) -> None:
         self.redis = redis
         self.max_attempts = max_attempts
         self.window_s = window_s

@@ -53,19 +53,30 @@ class Tokens:
         key = self._keys.get(audience)
         if key is None:
             key = self._keys[audience] = hmac.new(
-                self._secret, audience.encode(), hashlib.sha256).digest()
+                self._secret, audience.encode(), hashlib.sha256
+            ).digest()
         return key
 
     def issue_access(self, *, subject_id: int, kind: str, audience: str) -> str:
         now = int(time.time())
-        claims = {"sub": str(subject_id), "kind": kind, "aud": audience, "iat": now,
-                  "exp": now + self.access_ttl_s}
+        claims = {
+            "sub": str(subject_id),
+            "kind": kind,
+            "aud": audience,
+            "iat": now,
+            "exp": now + self.access_ttl_s,
+        }
         return jwt.encode(claims, self._key(audience), algorithm="HS256")
 
     def verify_access(self, token: str, audience: str) -> AccessClaims:
         try:
-            claims = jwt.decode(token, self._key(audience), algorithms=["HS256"],
-                                audience=audience, options={"require": ["exp", "sub", "aud"]})
+            claims = jwt.decode(
+                token,
+                self._key(audience),
+                algorithms=["HS256"],
+                audience=audience,
+                options={"require": ["exp", "sub", "aud"]},
+            )
         except jwt.ExpiredSignatureError:
             raise AppError("TOKEN_EXPIRED") from None
         except jwt.PyJWTError:

@@ -51,17 +51,34 @@ class TenantInfo:
 
 def _info(t: Tenant, modules: Mapping[str, Mapping[str, Any]]) -> TenantInfo:
     return TenantInfo(
-        id=t.id, slug=t.slug, schema=t.schema_name, cluster=t.cluster, status=t.status,
-        name_zh=t.name_zh, name_en=t.name_en, app_name=t.app_name, logo_url=t.logo_url,
-        primary_color=t.primary_color, accent_color=t.accent_color, time_zone=t.time_zone,
-        locale=t.locale, modules=dict(modules),
+        id=t.id,
+        slug=t.slug,
+        schema=t.schema_name,
+        cluster=t.cluster,
+        status=t.status,
+        name_zh=t.name_zh,
+        name_en=t.name_en,
+        app_name=t.app_name,
+        logo_url=t.logo_url,
+        primary_color=t.primary_color,
+        accent_color=t.accent_color,
+        time_zone=t.time_zone,
+        locale=t.locale,
+        modules=dict(modules),
     )
 
 
 class TenantDirectory:
-    def __init__(self, db: Database, *, platform_domain: str, ttl_s: float = 60.0,
-                 redis: Any = None, channel: str = INVALIDATION_CHANNEL,
-                 max_entries: int = _MAX_ENTRIES) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        platform_domain: str,
+        ttl_s: float = 60.0,
+        redis: Any = None,
+        channel: str = INVALIDATION_CHANNEL,
+        max_entries: int = _MAX_ENTRIES,
+    ) -> None:
         self.db = db
         self.channel = channel
         self.platform_domain = platform_domain.lower().strip(".")
@@ -86,8 +103,9 @@ class TenantDirectory:
     async def for_request(self, headers: Mapping[str, str]) -> TenantInfo:
         """The tenant a request addresses (``X-Tenant`` first, then ``Host``), or AppError."""
         slug = headers.get("x-tenant")
-        info = await (self.by_slug(slug.strip().lower()) if slug else
-                      self.by_host(headers.get("host", "")))
+        info = await (
+            self.by_slug(slug.strip().lower()) if slug else self.by_host(headers.get("host", ""))
+        )
         if info is None:
             raise AppError("TENANT_NOT_FOUND")
         if not info.active:
@@ -97,8 +115,9 @@ class TenantDirectory:
     async def all_active(self) -> list[TenantInfo]:
         """Every active tenant (uncached: used by cron fan-out and migrations)."""
         async with self.db.shared_session() as s:
-            tenants = (await s.scalars(select(Tenant).where(Tenant.status == "active")
-                                       .order_by(Tenant.id))).all()
+            tenants = (
+                await s.scalars(select(Tenant).where(Tenant.status == "active").order_by(Tenant.id))
+            ).all()
             modules = await self._modules(s, [t.id for t in tenants])
         return [_info(t, modules.get(t.id, {})) for t in tenants]
 
@@ -174,8 +193,9 @@ class TenantDirectory:
     @staticmethod
     async def _modules(s: Any, tenant_ids: list[int]) -> dict[int, dict[str, Any]]:
         rows = await s.execute(
-            select(TenantModule.tenant_id, TenantModule.module_key, TenantModule.config)
-            .where(TenantModule.tenant_id.in_(tenant_ids), TenantModule.enabled)
+            select(TenantModule.tenant_id, TenantModule.module_key, TenantModule.config).where(
+                TenantModule.tenant_id.in_(tenant_ids), TenantModule.enabled
+            )
         )
         out: dict[int, dict[str, Any]] = {}
         for tenant_id, key, config in rows:

@@ -4,11 +4,12 @@ tenant administration (admin surface)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
+from strawberry.scalars import JSON
 
 from wuye.graphql.access import mutation, query
 from wuye.graphql.ids import encode_id
@@ -55,12 +56,22 @@ class TenantPublicQuery:
         ctx = info.context
         t = ctx.tenant
         return PublicTenant(
-            slug=t.slug, name_zh=t.name_zh, name_en=t.name_en, time_zone=t.time_zone,
+            slug=t.slug,
+            name_zh=t.name_zh,
+            name_en=t.name_en,
+            time_zone=t.time_zone,
             locale=t.locale,
-            branding=Branding(app_name=t.app_name, logo_url=t.logo_url,
-                              primary_color=t.primary_color, accent_color=t.accent_color),
-            modules=[PublicModule(key=m.key, title_zh=m.title_zh, title_en=m.title_en)
-                     for m in ctx.runtime.modules if ctx.runtime.module_enabled(t, m.key)],
+            branding=Branding(
+                app_name=t.app_name,
+                logo_url=t.logo_url,
+                primary_color=t.primary_color,
+                accent_color=t.accent_color,
+            ),
+            modules=[
+                PublicModule(key=m.key, title_zh=m.title_zh, title_en=m.title_en)
+                for m in ctx.runtime.modules
+                if ctx.runtime.module_enabled(t, m.key)
+            ],
         )
 
 
@@ -77,7 +88,7 @@ class DomainType:
 class TenantModuleType:
     key: str
     enabled: bool
-    config: strawberry.scalars.JSON
+    config: JSON
     changed_at: datetime
     changed_by: str
 
@@ -103,17 +114,37 @@ class TenantType:
     @classmethod
     def of(cls, t: Tenant) -> TenantType:
         return cls(
-            id=strawberry.ID(encode_id("Tenant", t.id)), slug=t.slug, schema_name=t.schema_name,
-            name_zh=t.name_zh, name_en=t.name_en, status=t.status, cluster=t.cluster,
-            time_zone=t.time_zone, locale=t.locale,
-            branding=Branding(app_name=t.app_name, logo_url=t.logo_url,
-                              primary_color=t.primary_color, accent_color=t.accent_color),
-            domains=[DomainType(hostname=d.hostname, is_primary=d.is_primary)
-                     for d in sorted(t.domains, key=lambda d: (not d.is_primary, d.hostname))],
-            modules=[TenantModuleType(key=m.module_key, enabled=m.enabled, config=m.config,
-                                      changed_at=m.changed_at, changed_by=m.changed_by)
-                     for m in sorted(t.modules, key=lambda m: m.module_key)],
-            schema_revision=t.schema_revision, migration_status=t.migration_status,
+            id=strawberry.ID(encode_id("Tenant", t.id)),
+            slug=t.slug,
+            schema_name=t.schema_name,
+            name_zh=t.name_zh,
+            name_en=t.name_en,
+            status=t.status,
+            cluster=t.cluster,
+            time_zone=t.time_zone,
+            locale=t.locale,
+            branding=Branding(
+                app_name=t.app_name,
+                logo_url=t.logo_url,
+                primary_color=t.primary_color,
+                accent_color=t.accent_color,
+            ),
+            domains=[
+                DomainType(hostname=d.hostname, is_primary=d.is_primary)
+                for d in sorted(t.domains, key=lambda d: (not d.is_primary, d.hostname))
+            ],
+            modules=[
+                TenantModuleType(
+                    key=m.module_key,
+                    enabled=m.enabled,
+                    config=cast(JSON, m.config),
+                    changed_at=m.changed_at,
+                    changed_by=m.changed_by,
+                )
+                for m in sorted(t.modules, key=lambda m: m.module_key)
+            ],
+            schema_revision=t.schema_revision,
+            migration_status=t.migration_status,
             created_at=t.created_at,
         )
 
@@ -161,7 +192,7 @@ class SetTenantModuleInput:
     slug: str
     key: str
     enabled: bool
-    config: strawberry.scalars.JSON | None = None
+    config: JSON | None = None
 
 
 @strawberry.input
@@ -200,8 +231,11 @@ class ResetTenantAdminPayload:
 
 async def _tenant(ctx: Any, slug: str) -> TenantType:
     t = await ctx.session.scalar(
-        select(Tenant).options(selectinload(Tenant.domains), selectinload(Tenant.modules))
-        .where(Tenant.slug == slug).execution_options(populate_existing=True))
+        select(Tenant)
+        .options(selectinload(Tenant.domains), selectinload(Tenant.modules))
+        .where(Tenant.slug == slug)
+        .execution_options(populate_existing=True)
+    )
     if t is None:
         from wuye.errors import AppError
 
@@ -219,20 +253,35 @@ def _changed(ctx: Any, slug: str) -> None:
 @strawberry.type
 class AdminQuery:
     @query(signed_in=True)
-    async def tenants(self, info: strawberry.Info, first: int | None = None,
-                      after: str | None = None, search: str | None = None,
-                      status: str | None = None) -> Connection[TenantType]:
+    async def tenants(
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
+        status: str | None = None,
+    ) -> Connection[TenantType]:
         ctx = info.context
-        stmt = (select(Tenant).options(selectinload(Tenant.domains),
-                                       selectinload(Tenant.modules)).order_by(Tenant.id))
+        stmt = (
+            select(Tenant)
+            .options(selectinload(Tenant.domains), selectinload(Tenant.modules))
+            .order_by(Tenant.id)
+        )
         if search:
             like = f"%{search.strip()}%"
-            stmt = stmt.where(or_(Tenant.slug.ilike(like), Tenant.name_zh.ilike(like),
-                                  Tenant.name_en.ilike(like)))
+            stmt = stmt.where(
+                or_(Tenant.slug.ilike(like), Tenant.name_zh.ilike(like), Tenant.name_en.ilike(like))
+            )
         if status:
             stmt = stmt.where(Tenant.status == status)
-        return await paginate(ctx.session, stmt, first=first, after=after, to_node=TenantType.of,
-                              settings=ctx.runtime.settings)
+        return await paginate(
+            ctx.session,
+            stmt,
+            first=first,
+            after=after,
+            to_node=TenantType.of,
+            settings=ctx.runtime.settings,
+        )
 
     @query(signed_in=True, name="tenant")
     async def tenant_by_slug(self, info: strawberry.Info, slug: str) -> TenantType:
@@ -240,40 +289,65 @@ class AdminQuery:
 
     @query(signed_in=True, description="Modules the platform offers")
     async def modules(self, info: strawberry.Info) -> list[ModuleSpecType]:
-        return [ModuleSpecType(key=m.key, title_zh=m.title_zh, title_en=m.title_en,
-                               depends_on=list(m.depends_on), always_on=m.always_on)
-                for m in info.context.runtime.modules]
+        return [
+            ModuleSpecType(
+                key=m.key,
+                title_zh=m.title_zh,
+                title_en=m.title_en,
+                depends_on=list(m.depends_on),
+                always_on=m.always_on,
+            )
+            for m in info.context.runtime.modules
+        ]
 
     @query(signed_in=True)
-    async def audit_log(self, info: strawberry.Info, first: int | None = None,
-                        after: str | None = None, tenant: str | None = None,
-                        action: str | None = None) -> Connection[AuditEntry]:
+    async def audit_log(
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        tenant: str | None = None,
+        action: str | None = None,
+    ) -> Connection[AuditEntry]:
         ctx = info.context
         stmt = select(OperatorAuditLog).order_by(OperatorAuditLog.id.desc())
         if tenant:
             stmt = stmt.where(OperatorAuditLog.tenant_slug == tenant)
         if action:
             stmt = stmt.where(OperatorAuditLog.action == action)
-        return await paginate(ctx.session, stmt, first=first, after=after,
-                              to_node=AuditEntry.of, settings=ctx.runtime.settings)
+        return await paginate(
+            ctx.session,
+            stmt,
+            first=first,
+            after=after,
+            to_node=AuditEntry.of,
+            settings=ctx.runtime.settings,
+        )
 
 
 @strawberry.type
 class AdminMutation:
     @mutation(signed_in=True)
-    async def create_tenant(self, info: strawberry.Info,
-                            input: CreateTenantInput) -> CreateTenantPayload:
+    async def create_tenant(
+        self, info: strawberry.Info, input: CreateTenantInput
+    ) -> CreateTenantPayload:
         ctx = info.context
         operator = await ctx.require_principal()
-        spec = NewTenant(**{k: getattr(input, k) for k in NewTenant.__dataclass_fields__
-                            if hasattr(input, k)})
-        done = await create_tenant(ctx.session, spec, modules=ctx.runtime.modules,
-                                   changed_by=operator.email,
-                                   invite_ttl_s=ctx.runtime.settings.invite_ttl_s,
-                                   region=ctx.runtime.settings.default_phone_region)
+        spec = NewTenant(
+            **{k: getattr(input, k) for k in NewTenant.__dataclass_fields__ if hasattr(input, k)}
+        )
+        done = await create_tenant(
+            ctx.session,
+            spec,
+            modules=ctx.runtime.modules,
+            changed_by=operator.email,
+            invite_ttl_s=ctx.runtime.settings.invite_ttl_s,
+            region=ctx.runtime.settings.default_phone_region,
+        )
         _changed(ctx, done.slug)
-        return CreateTenantPayload(tenant=await _tenant(ctx, done.slug),
-                                   admin_invite_token=done.admin_invite)
+        return CreateTenantPayload(
+            tenant=await _tenant(ctx, done.slug), admin_invite_token=done.admin_invite
+        )
 
     @mutation(signed_in=True)
     async def update_tenant(self, info: strawberry.Info, input: UpdateTenantInput) -> TenantType:
@@ -291,51 +365,69 @@ class AdminMutation:
         return await _tenant(ctx, input.slug)
 
     @mutation(signed_in=True)
-    async def reactivate_tenant(self, info: strawberry.Info,
-                                input: TenantSlugInput) -> TenantType:
+    async def reactivate_tenant(self, info: strawberry.Info, input: TenantSlugInput) -> TenantType:
         ctx = info.context
         await service.set_status(ctx.session, slug=input.slug, status="active")
         _changed(ctx, input.slug)
         return await _tenant(ctx, input.slug)
 
     @mutation(signed_in=True, description="Enable or disable a module, with its config")
-    async def set_tenant_module(self, info: strawberry.Info,
-                                input: SetTenantModuleInput) -> TenantType:
+    async def set_tenant_module(
+        self, info: strawberry.Info, input: SetTenantModuleInput
+    ) -> TenantType:
         ctx = info.context
         operator = await ctx.require_principal()
-        await service.set_module(ctx.session, slug=input.slug, key=input.key,
-                                 enabled=input.enabled, config=input.config,
-                                 changed_by=operator.email, modules=ctx.runtime.modules)
+        await service.set_module(
+            ctx.session,
+            slug=input.slug,
+            key=input.key,
+            enabled=input.enabled,
+            config=cast(dict[str, Any] | None, input.config),
+            changed_by=operator.email,
+            modules=ctx.runtime.modules,
+        )
         _changed(ctx, input.slug)
         return await _tenant(ctx, input.slug)
 
     @mutation(signed_in=True)
-    async def add_tenant_domain(self, info: strawberry.Info,
-                                input: TenantDomainInput) -> TenantType:
+    async def add_tenant_domain(
+        self, info: strawberry.Info, input: TenantDomainInput
+    ) -> TenantType:
         ctx = info.context
-        await service.add_domain(ctx.session, slug=input.slug, hostname=input.hostname,
-                                 primary=input.primary)
+        await service.add_domain(
+            ctx.session, slug=input.slug, hostname=input.hostname, primary=input.primary
+        )
         _changed(ctx, input.slug)
         return await _tenant(ctx, input.slug)
 
     @mutation(signed_in=True)
-    async def remove_tenant_domain(self, info: strawberry.Info,
-                                   input: TenantDomainInput) -> TenantType:
+    async def remove_tenant_domain(
+        self, info: strawberry.Info, input: TenantDomainInput
+    ) -> TenantType:
         ctx = info.context
         await service.remove_domain(ctx.session, slug=input.slug, hostname=input.hostname)
         _changed(ctx, input.slug)
         return await _tenant(ctx, input.slug)
 
-    @mutation(signed_in=True, description="New invitation for the tenant admin; old password "
-                                          "and sign-ins stop working")
-    async def reset_tenant_admin(self, info: strawberry.Info,
-                                 input: ResetTenantAdminInput) -> ResetTenantAdminPayload:
+    @mutation(
+        signed_in=True,
+        description="New invitation for the tenant admin; old password and sign-ins stop working",
+    )
+    async def reset_tenant_admin(
+        self, info: strawberry.Info, input: ResetTenantAdminInput
+    ) -> ResetTenantAdminPayload:
         ctx = info.context
         user_id, token = await service.reset_admin_invite(
-            ctx.session, slug=input.slug, invite_ttl_s=ctx.runtime.settings.invite_ttl_s,
-            phone=input.admin_phone, email=input.admin_email, name=input.admin_name,
-            region=ctx.runtime.settings.default_phone_region)
+            ctx.session,
+            slug=input.slug,
+            invite_ttl_s=ctx.runtime.settings.invite_ttl_s,
+            phone=input.admin_phone,
+            email=input.admin_email,
+            name=input.admin_name,
+            region=ctx.runtime.settings.default_phone_region,
+        )
         ctx.audit_tenant = input.slug
         ctx.audit_target = ("User", f"{input.slug}:{user_id}")
-        return ResetTenantAdminPayload(user_id=strawberry.ID(encode_id("User", user_id)),
-                                       invite_token=token)
+        return ResetTenantAdminPayload(
+            user_id=strawberry.ID(encode_id("User", user_id)), invite_token=token
+        )

@@ -59,7 +59,8 @@ def migrate_shared(engine: Engine) -> None:
         # Fail closed: a connection that was never routed sees no tenant table at all.
         conn.exec_driver_sql(
             "DO $$ BEGIN EXECUTE format('ALTER DATABASE %%I SET search_path TO "
-            + SHARED_SCHEMA + "', current_database()); END $$"
+            + SHARED_SCHEMA
+            + "', current_database()); END $$"
         )
         cfg = alembic_config("shared")
         cfg.attributes["connection"] = conn
@@ -88,14 +89,19 @@ def stamp_tenant(conn: Connection, schema: str) -> None:
 
 def tenant_versions(conn: Connection, schemas: list[str]) -> dict[str, str | None]:
     """Current revision of each schema (None: no version table), in few statements."""
-    have_table = set(conn.execute(text(
-        "SELECT table_schema FROM information_schema.tables "
-        "WHERE table_name = 'alembic_version' AND table_schema = ANY(:s)"), {"s": schemas}
-    ).scalars())
+    have_table = set(
+        conn.execute(
+            text(
+                "SELECT table_schema FROM information_schema.tables "
+                "WHERE table_name = 'alembic_version' AND table_schema = ANY(:s)"
+            ),
+            {"s": schemas},
+        ).scalars()
+    )
     versions: dict[str, str | None] = {s: None for s in schemas}
     with_table = [validate_schema_name(s) for s in schemas if s in have_table]
     for i in range(0, len(with_table), _VERSION_CHUNK):
-        chunk = with_table[i:i + _VERSION_CHUNK]
+        chunk = with_table[i : i + _VERSION_CHUNK]
         sql = " UNION ALL ".join(
             f"SELECT '{s}' AS s, version_num FROM {s}.alembic_version" for s in chunk
         )
@@ -118,11 +124,14 @@ class MigrateReport:
 
 def _record(engine: Engine, slug: str, revision: str | None, error: str | None) -> None:
     with engine.begin() as conn:
-        conn.execute(text(
-            "UPDATE shared.tenants SET schema_revision = coalesce(:rev, schema_revision), "
-            "migration_status = :status, migration_error = :err, updated_at = now() "
-            "WHERE slug = :slug"),
-            {"rev": revision, "status": "failed" if error else "ok", "err": error, "slug": slug})
+        conn.execute(
+            text(
+                "UPDATE shared.tenants SET schema_revision = coalesce(:rev, schema_revision), "
+                "migration_status = :status, migration_error = :err, updated_at = now() "
+                "WHERE slug = :slug"
+            ),
+            {"rev": revision, "status": "failed" if error else "ok", "err": error, "slug": slug},
+        )
 
 
 def _migrate_one(engine: Engine, registry: Engine, slug: str, schema: str) -> str | None:
@@ -138,8 +147,9 @@ def _migrate_one(engine: Engine, registry: Engine, slug: str, schema: str) -> st
     return None
 
 
-def migrate_tenants(urls: dict[str, str], *, parallelism: int = 4,
-                    only: list[str] | None = None) -> MigrateReport:
+def migrate_tenants(
+    urls: dict[str, str], *, parallelism: int = 4, only: list[str] | None = None
+) -> MigrateReport:
     started = time.perf_counter()
     report = MigrateReport()
     target = head("tenant")
@@ -147,8 +157,9 @@ def migrate_tenants(urls: dict[str, str], *, parallelism: int = 4,
     try:
         main = engines[DEFAULT_CLUSTER] = sync_engine(urls[DEFAULT_CLUSTER], parallelism)
         with main.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT slug, schema_name, cluster FROM shared.tenants ORDER BY id")).all()
+            rows = conn.execute(
+                text("SELECT slug, schema_name, cluster FROM shared.tenants ORDER BY id")
+            ).all()
         if only is not None:
             rows = [r for r in rows if r.slug in set(only)]
         report.tenants = len(rows)
@@ -164,8 +175,13 @@ def migrate_tenants(urls: dict[str, str], *, parallelism: int = 4,
             behind = [t for t in tenants if versions.get(t.schema_name) != target]
             report.at_head += len(tenants) - len(behind)
             with ThreadPoolExecutor(max_workers=parallelism) as pool:
-                errors = pool.map(_migrate_one, [engine] * len(behind), [main] * len(behind),
-                                  [t.slug for t in behind], [t.schema_name for t in behind])
+                errors = pool.map(
+                    _migrate_one,
+                    [engine] * len(behind),
+                    [main] * len(behind),
+                    [t.slug for t in behind],
+                    [t.schema_name for t in behind],
+                )
                 for t, error in zip(behind, errors, strict=True):
                     if error is None:
                         report.migrated.append(t.slug)

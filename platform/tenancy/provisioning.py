@@ -27,8 +27,21 @@ from wuye.tenancy.models import Domain, Tenant, TenantModule
 
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
-RESERVED_SLUGS = frozenset({"www", "admin", "api", "app", "static", "media", "partner", "shared",
-                            "public", "mail", "status"})
+RESERVED_SLUGS = frozenset(
+    {
+        "www",
+        "admin",
+        "api",
+        "app",
+        "static",
+        "media",
+        "partner",
+        "shared",
+        "public",
+        "mail",
+        "status",
+    }
+)
 
 
 @dataclass
@@ -70,49 +83,73 @@ def tenant_ddl() -> str:
     parts: list[str] = []
     for table in tenant_base.metadata.sorted_tables:
         parts.append(str(CreateTable(table).compile(dialect=dialect)).strip())
-        parts.extend(str(CreateIndex(ix).compile(dialect=dialect)).strip()
-                     for ix in sorted(table.indexes, key=lambda i: i.name or ""))
+        parts.extend(
+            str(CreateIndex(ix).compile(dialect=dialect)).strip()
+            for ix in sorted(table.indexes, key=lambda i: i.name or "")
+        )
     return ";\n".join(parts) + ";"
 
 
 def validate_new_tenant(spec: NewTenant, all_modules: Sequence[Module]) -> set[str]:
     """Refuse bad input before any write; return the module keys to enable (with deps)."""
     if not _SLUG_RE.fullmatch(spec.slug) or spec.slug in RESERVED_SLUGS:
-        raise AppError("VALIDATION_FAILED", "标识须为3-40位小写字母、数字或连字符，且未被保留",
-                       "The slug needs 3-40 lower-case letters, digits or hyphens, not reserved",
-                       field="slug")
+        raise AppError(
+            "VALIDATION_FAILED",
+            "标识须为3-40位小写字母、数字或连字符，且未被保留",
+            "The slug needs 3-40 lower-case letters, digits or hyphens, not reserved",
+            field="slug",
+        )
     if not spec.name_zh.strip():
-        raise AppError("VALIDATION_FAILED", "请填写公司中文名称", "A Chinese name is required",
-                       field="nameZh")
+        raise AppError(
+            "VALIDATION_FAILED", "请填写公司中文名称", "A Chinese name is required", field="nameZh"
+        )
     for color in (spec.primary_color, spec.accent_color):
         if not _COLOR_RE.fullmatch(color):
-            raise AppError("VALIDATION_FAILED", "颜色须为 #RRGGBB", "Colours are #RRGGBB",
-                           field="primaryColor")
+            raise AppError(
+                "VALIDATION_FAILED", "颜色须为 #RRGGBB", "Colours are #RRGGBB", field="primaryColor"
+            )
     try:
         from zoneinfo import ZoneInfo
 
         ZoneInfo(spec.time_zone)
     except Exception:
-        raise AppError("VALIDATION_FAILED", "时区无效", "Unknown time zone",
-                       field="timeZone") from None
+        raise AppError(
+            "VALIDATION_FAILED", "时区无效", "Unknown time zone", field="timeZone"
+        ) from None
     try:
         return closure_with_dependencies(all_modules, set(spec.modules)) | {
-            m.key for m in all_modules if m.always_on}
+            m.key for m in all_modules if m.always_on
+        }
     except ValueError as exc:
-        raise AppError("VALIDATION_FAILED", f"未知模块：{exc}", f"Unknown module: {exc}",
-                       field="modules") from None
+        raise AppError(
+            "VALIDATION_FAILED", f"未知模块：{exc}", f"Unknown module: {exc}", field="modules"
+        ) from None
 
 
-async def create_tenant(session: AsyncSession, spec: NewTenant, *, modules: Sequence[Module],
-                        changed_by: str, invite_ttl_s: int, region: str = "CN") -> Provisioned:
+async def create_tenant(
+    session: AsyncSession,
+    spec: NewTenant,
+    *,
+    modules: Sequence[Module],
+    changed_by: str,
+    invite_ttl_s: int,
+    region: str = "CN",
+) -> Provisioned:
     """Provision a tenant inside the caller's transaction (the caller commits)."""
     enabled = validate_new_tenant(spec, modules)
     schema = schema_for_slug(spec.slug)
     tenant = Tenant(
-        slug=spec.slug, schema_name=schema, name_zh=spec.name_zh.strip(),
-        name_en=spec.name_en.strip(), app_name=spec.app_name or spec.name_zh.strip(),
-        logo_url=spec.logo_url, primary_color=spec.primary_color, accent_color=spec.accent_color,
-        time_zone=spec.time_zone, locale=spec.locale, cluster=spec.cluster,
+        slug=spec.slug,
+        schema_name=schema,
+        name_zh=spec.name_zh.strip(),
+        name_en=spec.name_en.strip(),
+        app_name=spec.app_name or spec.name_zh.strip(),
+        logo_url=spec.logo_url,
+        primary_color=spec.primary_color,
+        accent_color=spec.accent_color,
+        time_zone=spec.time_zone,
+        locale=spec.locale,
+        cluster=spec.cluster,
         schema_revision=migrate.head("tenant"),
     )
     try:
@@ -121,17 +158,31 @@ async def create_tenant(session: AsyncSession, spec: NewTenant, *, modules: Sequ
             await session.flush()
             hostnames = [h.strip().lower() for h in spec.domains if h.strip()]
             if hostnames:
-                await session.execute(insert(Domain), [
-                    {"hostname": h, "tenant_id": tenant.id, "is_primary": i == 0}
-                    for i, h in enumerate(hostnames)])
+                await session.execute(
+                    insert(Domain),
+                    [
+                        {"hostname": h, "tenant_id": tenant.id, "is_primary": i == 0}
+                        for i, h in enumerate(hostnames)
+                    ],
+                )
     except IntegrityError:
-        raise AppError("CONFLICT", "标识或域名已被使用",
-                       "This slug or domain is already taken") from None
+        raise AppError(
+            "CONFLICT", "标识或域名已被使用", "This slug or domain is already taken"
+        ) from None
     if enabled:
-        await session.execute(insert(TenantModule), [
-            {"tenant_id": tenant.id, "module_key": key, "enabled": True,
-             "config": spec.module_config.get(key, {}), "changed_by": changed_by}
-            for key in sorted(enabled)])
+        await session.execute(
+            insert(TenantModule),
+            [
+                {
+                    "tenant_id": tenant.id,
+                    "module_key": key,
+                    "enabled": True,
+                    "config": spec.module_config.get(key, {}),
+                    "changed_by": changed_by,
+                }
+                for key in sorted(enabled)
+            ],
+        )
 
     ddl = f"CREATE SCHEMA {schema}; SET LOCAL search_path TO {schema}, {SHARED_SCHEMA};\n"
     await session.run_sync(lambda s: s.connection().exec_driver_sql(ddl + tenant_ddl()))
@@ -140,9 +191,15 @@ async def create_tenant(session: AsyncSession, spec: NewTenant, *, modules: Sequ
     admin_id, invite = None, None
     if spec.admin_phone or spec.admin_email:
         admin = await identity.create_user(
-            session, kind="staff", name=spec.admin_name or "管理员", phone=spec.admin_phone,
-            email=spec.admin_email, role_keys=["tenant_admin"], all_communities=True,
-            region=region)
+            session,
+            kind="staff",
+            name=spec.admin_name or "管理员",
+            phone=spec.admin_phone,
+            email=spec.admin_email,
+            role_keys=["tenant_admin"],
+            all_communities=True,
+            region=region,
+        )
         admin_id = admin.id
         invite = await identity.create_invite(session, user=admin, ttl_s=invite_ttl_s)
     for module in modules:

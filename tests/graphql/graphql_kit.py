@@ -60,13 +60,20 @@ class KitMutation:
         return True
 
 
-KIT = Module(key="kit", title_zh="测试", title_en="Test kit", always_on=True, query=KitQuery,
-             mutation=KitMutation)
+KIT = Module(
+    key="kit",
+    title_zh="测试",
+    title_en="Test kit",
+    always_on=True,
+    query=KitQuery,
+    mutation=KitMutation,
+)
 
 
 @contextlib.asynccontextmanager
-async def kit_runtime(settings: Settings, services: Services,
-                      **overrides: Any) -> AsyncIterator[Runtime]:
+async def kit_runtime(
+    settings: Settings, services: Services, **overrides: Any
+) -> AsyncIterator[Runtime]:
     """A runtime with the test module and some settings changed (e.g. production)."""
     rt = build_runtime(settings.model_copy(update=overrides), services, modules=(*MODULES, KIT))
     try:

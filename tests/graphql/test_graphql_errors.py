@@ -38,25 +38,34 @@ async def test_messages_follow_accept_language_and_codes_do_not(api, tenant):
     cases = [
         # (query, tenant, expected code, zh message, en message)
         ("{ me { id } }", tenant.slug, "UNAUTHENTICATED", "请先登录", "Please sign in first"),
-        ("{ tenant { slug } }", "no-such-tenant-q", "TENANT_NOT_FOUND", "未找到该物业公司",
-         "No property company at this address"),
+        (
+            "{ tenant { slug } }",
+            "no-such-tenant-q",
+            "TENANT_NOT_FOUND",
+            "未找到该物业公司",
+            "No property company at this address",
+        ),
     ]
     for q, slug, code, zh, en in cases:
         default = (await api.post(q, tenant=slug)).json()
-        chinese = (await api.post(q, tenant=slug,
-                                  headers={"accept-language": "zh-CN,zh;q=0.9"})).json()
-        english = (await api.post(q, tenant=slug,
-                                  headers={"accept-language": "en-GB,en;q=0.8"})).json()
+        chinese = (
+            await api.post(q, tenant=slug, headers={"accept-language": "zh-CN,zh;q=0.9"})
+        ).json()
+        english = (
+            await api.post(q, tenant=slug, headers={"accept-language": "en-GB,en;q=0.8"})
+        ).json()
         assert codes(default) == codes(chinese) == codes(english) == [code]
         assert default["errors"][0]["message"] == chinese["errors"][0]["message"] == zh
         assert english["errors"][0]["message"] == en
 
 
-async def test_error_parameters_reach_the_message_and_extensions(api, tenant, admin_token,
-                                                                 settings):
+async def test_error_parameters_reach_the_message_and_extensions(
+    api, tenant, admin_token, settings
+):
     q = "{ users(first: 100000) { totalCount } }"
-    en = (await api.post(q, tenant=tenant.slug, token=admin_token,
-                         headers={"accept-language": "en"})).json()
+    en = (
+        await api.post(q, tenant=tenant.slug, token=admin_token, headers={"accept-language": "en"})
+    ).json()
     zh = (await api.post(q, tenant=tenant.slug, token=admin_token)).json()
     assert codes(en) == codes(zh) == ["VALIDATION_FAILED"]
     assert en["errors"][0]["extensions"]["field"] == "first"
@@ -73,8 +82,9 @@ async def test_internal_errors_are_masked_in_production(settings, services, capl
             # when it is called
             with caplog.at_level(logging.ERROR, logger="wuye.graphql"):
                 response = await api.post("{ kitBoom }", tenant=tenant.slug)
-                en = await api.post("{ kitBoom }", tenant=tenant.slug,
-                                    headers={"accept-language": "en"})
+                en = await api.post(
+                    "{ kitBoom }", tenant=tenant.slug, headers={"accept-language": "en"}
+                )
             # then the client learns nothing of the cause
             assert response.status_code == 200
             body = response.json()
@@ -109,8 +119,9 @@ async def test_statement_timeout(settings, services):
         async with api_for(rt) as api:
             # when a resolver's query runs a second
             body = await api("{ kitSleep(seconds: 1) }", tenant=tenant.slug)
-            en = await api("{ kitSleep(seconds: 1) }", tenant=tenant.slug,
-                           headers={"accept-language": "en"})
+            en = await api(
+                "{ kitSleep(seconds: 1) }", tenant=tenant.slug, headers={"accept-language": "en"}
+            )
             # then the request times out, and the connection is fit for the next request
             assert codes(body) == codes(en) == ["TIMEOUT"]
             assert en["errors"][0]["message"] == "The request took too long"
@@ -139,11 +150,15 @@ async def test_a_failing_commit_is_a_graphql_error_and_leaves_nothing(settings, 
         tenant = await make_tenant(rt)
         async with api_for(rt) as api:
             # when it runs
-            response = await api.post("mutation { kitBadCommit }", tenant=tenant.slug,
-                                      headers={"x-request-id": "commit-fails"})
+            response = await api.post(
+                "mutation { kitBadCommit }",
+                tenant=tenant.slug,
+                headers={"x-request-id": "commit-fails"},
+            )
         async with rt.db.tenant_session(tenant.schema) as s:
-            audited = await s.scalar(select(func.count()).select_from(AuditLog)
-                                     .where(AuditLog.action == "kitBadCommit"))
+            audited = await s.scalar(
+                select(func.count()).select_from(AuditLog).where(AuditLog.action == "kitBadCommit")
+            )
     # then the client gets a GraphQL error, with the request id, and nothing was written
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "commit-fails"

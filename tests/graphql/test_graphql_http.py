@@ -17,8 +17,10 @@ def _media(response) -> str:
     return response.headers["content-type"].split(";")[0]
 
 
-@pytest.mark.parametrize(("query", "code"), [(PARSE_ERROR, "GRAPHQL_PARSE_FAILED"),
-                                             (INVALID, "GRAPHQL_VALIDATION_FAILED")])
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [(PARSE_ERROR, "GRAPHQL_PARSE_FAILED"), (INVALID, "GRAPHQL_VALIDATION_FAILED")],
+)
 async def test_request_errors_are_4xx_for_graphql_response_clients(api, tenant, query, code):
     # when a client that speaks application/graphql-response+json sends a bad document
     strict = await api.post(query, tenant=tenant.slug)
@@ -60,15 +62,22 @@ async def test_get_runs_queries_but_not_mutations(http, tenant):
     assert ok.status_code == 200
     assert ok.json()["data"]["tenant"]["slug"] == tenant.slug
     # with variables too
-    ok = await http.get("/graphql", params={
-        "query": "query($s: Boolean!) { tenant { slug @include(if: $s) } }",
-        "variables": json.dumps({"s": True})},
-        headers=headers)
+    ok = await http.get(
+        "/graphql",
+        params={
+            "query": "query($s: Boolean!) { tenant { slug @include(if: $s) } }",
+            "variables": json.dumps({"s": True}),
+        },
+        headers=headers,
+    )
     assert ok.status_code == 200
     assert ok.json()["data"]["tenant"]["slug"] == tenant.slug
     # a mutation over GET is refused, and nothing runs
-    refused = await http.get("/graphql", params={
-        "query": 'mutation { logout(input: {refreshToken: "x"}) }'}, headers=headers)
+    refused = await http.get(
+        "/graphql",
+        params={"query": 'mutation { logout(input: {refreshToken: "x"}) }'},
+        headers=headers,
+    )
     assert refused.status_code == 405
     assert _media(refused) == GQL
     assert "data" not in refused.json()
@@ -93,8 +102,9 @@ async def test_content_negotiation(api, tenant):
         assert _media(response) == expected, accept
         assert response.json()["data"]["tenant"]["slug"] == tenant.slug
     # no Accept at all: application/json
-    response = await api.client.post("/graphql", json={"query": q},
-                                     headers={"x-tenant": tenant.slug})
+    response = await api.client.post(
+        "/graphql", json={"query": q}, headers={"x-tenant": tenant.slug}
+    )
     assert response.status_code == 200 and _media(response) == JSON
     # nothing acceptable: 406
     for accept in ("text/plain", "application/xml, text/html", f"{GQL};q=0"):
@@ -113,22 +123,30 @@ async def test_malformed_requests(api, http, tenant):
         "variables not an object": b'{"query": "{ tenant { slug } }", "variables": [1]}',
     }
     for name, body in bad_bodies.items():
-        response = await http.post("/graphql", content=body,
-                                   headers={**headers, "content-type": JSON})
+        response = await http.post(
+            "/graphql", content=body, headers={**headers, "content-type": JSON}
+        )
         assert response.status_code == 400, name
         assert codes(response.json()) == ["BAD_REQUEST"], name
         assert _media(response) == GQL, name
     # a body in an unknown format
-    response = await http.post("/graphql", content=b"query=1",
-                               headers={**headers, "content-type": "text/plain"})
+    response = await http.post(
+        "/graphql", content=b"query=1", headers={**headers, "content-type": "text/plain"}
+    )
     assert response.status_code == 415
     # a named operation that is not in the document
-    response = await http.post("/graphql", json={"query": "query A { tenant { slug } }",
-                                                 "operationName": "B"}, headers=headers)
+    response = await http.post(
+        "/graphql",
+        json={"query": "query A { tenant { slug } }", "operationName": "B"},
+        headers=headers,
+    )
     assert response.status_code == 400 and codes(response.json()) == ["BAD_REQUEST"]
     # while application/graphql bodies are understood
-    response = await http.post("/graphql", content=b"{ tenant { slug } }",
-                               headers={**headers, "content-type": "application/graphql"})
+    response = await http.post(
+        "/graphql",
+        content=b"{ tenant { slug } }",
+        headers={**headers, "content-type": "application/graphql"},
+    )
     assert response.status_code == 200
     assert response.json()["data"]["tenant"]["slug"] == tenant.slug
 

@@ -74,13 +74,21 @@ async def test_token_limit(api, tenant, settings):
 
 
 async def test_page_size_and_cursor_are_checked(api, tenant, admin_token, settings):
-    for args in (f"first: {settings.graphql_max_page_size + 1}", "first: -1",
-                 'after: "not-a-cursor"', f'after: "{encode_cursor(0)[:-2]}x"'):
-        body = await api(f"{{ users({args}) {{ totalCount }} }}", tenant=tenant.slug,
-                         token=admin_token)
+    for args in (
+        f"first: {settings.graphql_max_page_size + 1}",
+        "first: -1",
+        'after: "not-a-cursor"',
+        f'after: "{encode_cursor(0)[:-2]}x"',
+    ):
+        body = await api(
+            f"{{ users({args}) {{ totalCount }} }}", tenant=tenant.slug, token=admin_token
+        )
         assert codes(body) == ["VALIDATION_FAILED"], args
-    body = await api(f"{{ users(first: {settings.graphql_max_page_size}) {{ totalCount }} }}",
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        f"{{ users(first: {settings.graphql_max_page_size}) {{ totalCount }} }}",
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     assert "errors" not in body
 
 
@@ -102,8 +110,14 @@ async def test_the_document_cache(runtime):
 
 
 def test_the_document_cache_is_bounded():
-    executor = Executor(build_tenant_schema([KIT]), max_depth=12, max_aliases=30,
-                        max_tokens=1000, cache_size=2, introspection=True)
+    executor = Executor(
+        build_tenant_schema([KIT]),
+        max_depth=12,
+        max_aliases=30,
+        max_tokens=1000,
+        cache_size=2,
+        introspection=True,
+    )
     a, b, c = "{ tenant { slug } }", "{ kitTree { level } }", "{ kitSleep }"
     prepared_a = executor.prepare(a)
     executor.prepare(b)
@@ -120,8 +134,7 @@ async def test_introspection_only_outside_production(api, tenant, settings, serv
     async with kit_runtime(settings, services, env="production", debug=False) as rt:
         async with api_for(rt) as prod:
             refused = await prod.post(q, tenant=tenant.slug)
-            typename = await prod.post("{ __type(name: \"User\") { name } }",
-                                       tenant=tenant.slug)
+            typename = await prod.post('{ __type(name: "User") { name } }', tenant=tenant.slug)
     assert refused.status_code == 400
     assert set(codes(refused.json())) == {"GRAPHQL_VALIDATION_FAILED"}
     assert "introspection" in refused.json()["errors"][0]["message"].lower()
@@ -139,8 +152,9 @@ async def test_users_connection_pages_through_everyone(api, runtime, tenant, adm
         pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"""
     seen, after, pages = [], None, []
     while True:
-        page = (await api(q, {"after": after}, tenant=tenant.slug,
-                          token=admin_token))["data"]["users"]
+        page = (await api(q, {"after": after}, tenant=tenant.slug, token=admin_token))["data"][
+            "users"
+        ]
         pages.append(page)
         seen += [e["node"]["id"] for e in page["edges"]]
         assert page["totalCount"] == 5
@@ -156,10 +170,14 @@ async def test_users_connection_pages_through_everyone(api, runtime, tenant, adm
     assert [p["pageInfo"]["hasNextPage"] for p in pages] == [True, True, False]
     assert len(seen) == len(set(seen)) == 5
     # and a page size equal to the total has no next page
-    whole = await api("{ users(first: 5) { pageInfo { hasNextPage } edges { cursor } } }",
-                      tenant=tenant.slug, token=admin_token)
+    whole = await api(
+        "{ users(first: 5) { pageInfo { hasNextPage } edges { cursor } } }",
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     assert whole["data"]["users"]["pageInfo"]["hasNextPage"] is False
     # and phones are masked in lists
-    phones = await api("{ users(first: 1) { edges { node { phone } } } }",
-                       tenant=tenant.slug, token=admin_token)
+    phones = await api(
+        "{ users(first: 1) { edges { node { phone } } } }", tenant=tenant.slug, token=admin_token
+    )
     assert "****" in phones["data"]["users"]["edges"][0]["node"]["phone"]

@@ -14,8 +14,9 @@ ME = "{ me { id roles { key permissions } } }"
 async def _add_staff(runtime, tenant, n: int, roles: tuple[str, ...] = ("manager",)) -> None:
     async with runtime.db.tenant_session(tenant.schema) as s:
         for i in range(n):
-            await identity.create_user(s, kind="staff", name=f"员工{i}", phone=new_phone(),
-                                       role_keys=roles)
+            await identity.create_user(
+                s, kind="staff", name=f"员工{i}", phone=new_phone(), role_keys=roles
+            )
         await s.commit()
 
 
@@ -27,8 +28,7 @@ async def _statements(api, runtime, tenant, token: str, q: str) -> tuple[int, di
     return len(seen), body
 
 
-async def test_users_with_roles_cost_the_same_for_3_and_30_users(api, runtime, tenant,
-                                                                 admin_token):
+async def test_users_with_roles_cost_the_same_for_3_and_30_users(api, runtime, tenant, admin_token):
     # given 3 users, each with a role
     await _add_staff(runtime, tenant, 2)
     few, body = await _statements(api, runtime, tenant, admin_token, USERS)
@@ -44,16 +44,22 @@ async def test_users_with_roles_cost_the_same_for_3_and_30_users(api, runtime, t
     assert 3 <= few <= 6
 
 
-async def test_me_with_roles_costs_the_same_for_one_or_many_roles(api, runtime, tenant,
-                                                                  admin_token):
+async def test_me_with_roles_costs_the_same_for_one_or_many_roles(
+    api, runtime, tenant, admin_token
+):
     # given the admin with one role and a staff member with three
     one, body = await _statements(api, runtime, tenant, admin_token, ME)
     assert len(body["data"]["me"]["roles"]) == 1
     phone = new_phone()
     async with runtime.db.tenant_session(tenant.schema) as s:
-        await identity.create_user(s, kind="staff", name="多角色", phone=phone,
-                                   role_keys=("manager", "cashier", "customer_service"),
-                                   password_hash=runtime.passwords.hash("s3cret-pass"))
+        await identity.create_user(
+            s,
+            kind="staff",
+            name="多角色",
+            phone=phone,
+            role_keys=("manager", "cashier", "customer_service"),
+            password_hash=runtime.passwords.hash("s3cret-pass"),
+        )
         await s.commit()
     token = (await login(api, tenant.slug, phone))["accessToken"]
     three, body = await _statements(api, runtime, tenant, token, ME)

@@ -53,8 +53,9 @@ def error(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def random_ip() -> str:
-    return f"10.{secrets.randbelow(250) + 1}.{secrets.randbelow(250) + 1}." \
-           f"{secrets.randbelow(250) + 1}"
+    return (
+        f"10.{secrets.randbelow(250) + 1}.{secrets.randbelow(250) + 1}.{secrets.randbelow(250) + 1}"
+    )
 
 
 @contextlib.asynccontextmanager
@@ -65,29 +66,53 @@ async def client_from(runtime: Runtime, ip: str | None = None) -> AsyncIterator[
         yield Api(client, "/graphql")
 
 
-async def add_user(runtime: Runtime, tenant: TenantFixture, *, kind: str = "staff",
-                   roles: tuple[str, ...] = (), email: str | None = None,
-                   phone: str | None = None, all_communities: bool = False) -> tuple[int, str]:
+async def add_user(
+    runtime: Runtime,
+    tenant: TenantFixture,
+    *,
+    kind: str = "staff",
+    roles: tuple[str, ...] = (),
+    email: str | None = None,
+    phone: str | None = None,
+    all_communities: bool = False,
+) -> tuple[int, str]:
     """An account with TEST_PASSWORD, written straight into the tenant schema."""
     async with runtime.db.tenant_session(tenant.schema) as s:
         user = await identity.create_user(
-            s, kind=kind, name=f"{kind}-{secrets.token_hex(2)}", phone=phone or new_phone(),
-            email=email, role_keys=roles, all_communities=all_communities,
-            password_hash=runtime.passwords.hash(TEST_PASSWORD))
+            s,
+            kind=kind,
+            name=f"{kind}-{secrets.token_hex(2)}",
+            phone=phone or new_phone(),
+            email=email,
+            role_keys=roles,
+            all_communities=all_communities,
+            password_hash=runtime.passwords.hash(TEST_PASSWORD),
+        )
         await s.commit()
         return user.id, user.phone or ""
 
 
-async def member(api: Api, runtime: Runtime, tenant: TenantFixture, *, kind: str = "staff",
-                 roles: tuple[str, ...] = ()) -> Member:
+async def member(
+    api: Api,
+    runtime: Runtime,
+    tenant: TenantFixture,
+    *,
+    kind: str = "staff",
+    roles: tuple[str, ...] = (),
+) -> Member:
     """A new account of ``kind`` with ``roles``, signed in."""
     user_id, phone = await add_user(runtime, tenant, kind=kind, roles=roles)
     pair = await login(api, tenant.slug, phone)
     return Member(user_id, phone, pair["accessToken"], pair["refreshToken"])
 
 
-async def create_role(api: Api, tenant: TenantFixture, token: str, key: str,
-                      permissions: list[str]) -> None:
-    body = await api(CREATE_ROLE, {"i": {"key": key, "nameZh": key, "permissions": permissions}},
-                     tenant=tenant.slug, token=token)
+async def create_role(
+    api: Api, tenant: TenantFixture, token: str, key: str, permissions: list[str]
+) -> None:
+    body = await api(
+        CREATE_ROLE,
+        {"i": {"key": key, "nameZh": key, "permissions": permissions}},
+        tenant=tenant.slug,
+        token=token,
+    )
     assert "errors" not in body, body

@@ -93,7 +93,11 @@ def test_access_declares_exactly_one_rule():
 
 async def test_anonymous_calls_to_gated_fields_are_unauthenticated(api, admin_api, tenant):
     tenant_calls = [
-        "{ me { id } }", USERS, ROLES, "{ permissions { key } }", AUDIT,
+        "{ me { id } }",
+        USERS,
+        ROLES,
+        "{ permissions { key } }",
+        AUDIT,
         'mutation { createRole(input: {key: "x_role", nameZh: "x"}) { key } }',
         'mutation { deleteRole(input: {key: "manager"}) }',
         'mutation { setUserActive(input: {userId: "VXNlcjox", active: false}) { id } }',
@@ -102,8 +106,12 @@ async def test_anonymous_calls_to_gated_fields_are_unauthenticated(api, admin_ap
         body = await api(q, tenant=tenant.slug)
         assert body["data"] is None, q
         assert codes(body) == ["UNAUTHENTICATED"], q
-    admin_calls = ["{ operatorMe { id } }", "{ tenants { totalCount } }",
-                   "{ modules { key } }", "{ auditLog { totalCount } }"]
+    admin_calls = [
+        "{ operatorMe { id } }",
+        "{ tenants { totalCount } }",
+        "{ modules { key } }",
+        "{ auditLog { totalCount } }",
+    ]
     for q in admin_calls:
         body = await admin_api(q)
         assert codes(body) == ["UNAUTHENTICATED"], q
@@ -127,110 +135,166 @@ async def test_members_without_the_permission_are_forbidden(api, runtime, tenant
     # and customer service sees users, but neither the audit log nor role management
     assert "errors" not in await api(USERS, tenant=tenant.slug, token=service.access)
     assert codes(await api(AUDIT, tenant=tenant.slug, token=service.access)) == ["FORBIDDEN"]
-    body = await api(CREATE_ROLE, {"i": {"key": "sneaky", "nameZh": "x",
-                                         "permissions": []}},
-                     tenant=tenant.slug, token=service.access)
+    body = await api(
+        CREATE_ROLE,
+        {"i": {"key": "sneaky", "nameZh": "x", "permissions": []}},
+        tenant=tenant.slug,
+        token=service.access,
+    )
     assert codes(body) == ["FORBIDDEN"]
 
 
 # --- roles are data -------------------------------------------------------------------------
 
 
-async def test_roles_are_editable_and_take_effect_on_the_next_request(api, runtime, tenant,
-                                                                      admin_token):
+async def test_roles_are_editable_and_take_effect_on_the_next_request(
+    api, runtime, tenant, admin_token
+):
     # given a staff member without roles, who cannot read the audit log
     staff = await member(api, runtime, tenant)
     assert codes(await api(AUDIT, tenant=tenant.slug, token=staff.access)) == ["FORBIDDEN"]
     # when the admin creates an "auditor" role and assigns it
     await create_role(api, tenant, admin_token, "auditor", [AUDIT_VIEW.key])
-    body = await api(SET_ROLES, {"i": {"userId": staff.gid, "roles": ["auditor"]}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        SET_ROLES,
+        {"i": {"userId": staff.gid, "roles": ["auditor"]}},
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     assert body["data"]["setUserRoles"]["roles"] == [{"key": "auditor"}]
     # then the same access token now reads the audit log
     body = await api(AUDIT, tenant=tenant.slug, token=staff.access)
     assert "errors" not in body, body
     # when the role loses the permission
-    body = await api(UPDATE_ROLE, {"i": {"key": "auditor", "permissions": []}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        UPDATE_ROLE,
+        {"i": {"key": "auditor", "permissions": []}},
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     assert body["data"]["updateRole"]["permissions"] == []
     # then the very next request is refused
     assert codes(await api(AUDIT, tenant=tenant.slug, token=staff.access)) == ["FORBIDDEN"]
     # and a module wildcard grants every permission of the module
-    await api(UPDATE_ROLE, {"i": {"key": "auditor", "permissions": ["identity.*"]}},
-              tenant=tenant.slug, token=admin_token)
+    await api(
+        UPDATE_ROLE,
+        {"i": {"key": "auditor", "permissions": ["identity.*"]}},
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     assert "errors" not in await api(AUDIT, tenant=tenant.slug, token=staff.access)
 
 
 async def test_unknown_permissions_are_refused(api, tenant, admin_token):
-    for perms in (["identity.nope"], ["billing.*"], [".*"], ["identity"], ["identity.audit.view",
-                                                                          "x.y"]):
-        body = await api(CREATE_ROLE, {"i": {"key": "odd_role", "nameZh": "x",
-                                             "permissions": perms}},
-                         tenant=tenant.slug, token=admin_token)
+    for perms in (
+        ["identity.nope"],
+        ["billing.*"],
+        [".*"],
+        ["identity"],
+        ["identity.audit.view", "x.y"],
+    ):
+        body = await api(
+            CREATE_ROLE,
+            {"i": {"key": "odd_role", "nameZh": "x", "permissions": perms}},
+            tenant=tenant.slug,
+            token=admin_token,
+        )
         assert codes(body) == ["VALIDATION_FAILED"], perms
         assert body["errors"][0]["extensions"]["field"] == "permissions"
-        body = await api(UPDATE_ROLE, {"i": {"key": "manager", "permissions": perms}},
-                         tenant=tenant.slug, token=admin_token)
+        body = await api(
+            UPDATE_ROLE,
+            {"i": {"key": "manager", "permissions": perms}},
+            tenant=tenant.slug,
+            token=admin_token,
+        )
         assert codes(body) == ["VALIDATION_FAILED"], perms
     # nor a malformed key
-    body = await api(CREATE_ROLE, {"i": {"key": "Bad Key", "nameZh": "x"}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        CREATE_ROLE, {"i": {"key": "Bad Key", "nameZh": "x"}}, tenant=tenant.slug, token=admin_token
+    )
     assert codes(body) == ["VALIDATION_FAILED"]
     # the role was never created, and "manager" kept its permissions
-    roles = (await api("{ roles { key permissions } }", tenant=tenant.slug,
-                       token=admin_token))["data"]["roles"]
+    roles = (await api("{ roles { key permissions } }", tenant=tenant.slug, token=admin_token))[
+        "data"
+    ]["roles"]
     assert "odd_role" not in {r["key"] for r in roles}
     assert next(r for r in roles if r["key"] == "manager")["permissions"] == sorted(
-        ["identity.users.view", "identity.audit.view"])
+        ["identity.users.view", "identity.audit.view"]
+    )
 
 
 async def test_built_in_roles_cannot_be_deleted(api, tenant, admin_token):
     for key in ("tenant_admin", "manager", "resident"):
-        body = await api(DELETE_ROLE, {"i": {"key": key}}, tenant=tenant.slug,
-                         token=admin_token)
+        body = await api(DELETE_ROLE, {"i": {"key": key}}, tenant=tenant.slug, token=admin_token)
         assert codes(body) == ["CONFLICT"], key
     # nor the tenant admin's rights narrowed
-    body = await api(UPDATE_ROLE, {"i": {"key": "tenant_admin", "permissions": []}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        UPDATE_ROLE,
+        {"i": {"key": "tenant_admin", "permissions": []}},
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     assert codes(body) == ["CONFLICT"]
     # while a role of the tenant's own can be
     await create_role(api, tenant, admin_token, "temp_role", [])
-    body = await api(DELETE_ROLE, {"i": {"key": "temp_role"}}, tenant=tenant.slug,
-                     token=admin_token)
+    body = await api(
+        DELETE_ROLE, {"i": {"key": "temp_role"}}, tenant=tenant.slug, token=admin_token
+    )
     assert body["data"]["deleteRole"] is True
-    missing = await api(DELETE_ROLE, {"i": {"key": "temp_role"}}, tenant=tenant.slug,
-                        token=admin_token)
+    missing = await api(
+        DELETE_ROLE, {"i": {"key": "temp_role"}}, tenant=tenant.slug, token=admin_token
+    )
     assert codes(missing) == ["NOT_FOUND"]
-    body = await api(CREATE_ROLE, {"i": {"key": "manager", "nameZh": "dup"}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        CREATE_ROLE,
+        {"i": {"key": "manager", "nameZh": "dup"}},
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     assert codes(body) == ["CONFLICT"]
 
 
 async def test_user_managers_cannot_grant_more_than_they_hold(api, runtime, tenant, admin_token):
     # given an HR clerk who manages users but is no tenant admin
-    await create_role(api, tenant, admin_token, "hr", ["identity.users.manage",
-                                                       "identity.users.view"])
+    await create_role(
+        api, tenant, admin_token, "hr", ["identity.users.manage", "identity.users.view"]
+    )
     hr = await member(api, runtime, tenant, roles=("hr",))
     colleague = await member(api, runtime, tenant, roles=("customer_service",))
     # when the clerk hands out the tenant admin role, or a role with the audit log
     for roles in (["tenant_admin"], ["manager"], ["customer_service", "tenant_admin"]):
-        body = await api(SET_ROLES, {"i": {"userId": colleague.gid, "roles": roles}},
-                         tenant=tenant.slug, token=hr.access)
+        body = await api(
+            SET_ROLES,
+            {"i": {"userId": colleague.gid, "roles": roles}},
+            tenant=tenant.slug,
+            token=hr.access,
+        )
         # then it is refused
         assert codes(body) == ["FORBIDDEN"], roles
-    body = await api(CREATE_STAFF, {"i": {"name": "新人", "email": "new@example.com",
-                                          "roles": ["tenant_admin"]}},
-                     tenant=tenant.slug, token=hr.access)
+    body = await api(
+        CREATE_STAFF,
+        {"i": {"name": "新人", "email": "new@example.com", "roles": ["tenant_admin"]}},
+        tenant=tenant.slug,
+        token=hr.access,
+    )
     assert codes(body) == ["FORBIDDEN"]
-    body = await api(SET_ROLES, {"i": {"userId": hr.gid, "roles": ["tenant_admin"]}},
-                     tenant=tenant.slug, token=hr.access)
+    body = await api(
+        SET_ROLES,
+        {"i": {"userId": hr.gid, "roles": ["tenant_admin"]}},
+        tenant=tenant.slug,
+        token=hr.access,
+    )
     assert codes(body) == ["FORBIDDEN"]
     # and nothing changed
     me = await api("{ me { roles { key } } }", tenant=tenant.slug, token=colleague.access)
     assert me["data"]["me"]["roles"] == [{"key": "customer_service"}]
     # while roles within the clerk's own rights can be handed out
-    body = await api(SET_ROLES, {"i": {"userId": colleague.gid, "roles": ["hr"]}},
-                     tenant=tenant.slug, token=hr.access)
+    body = await api(
+        SET_ROLES,
+        {"i": {"userId": colleague.gid, "roles": ["hr"]}},
+        tenant=tenant.slug,
+        token=hr.access,
+    )
     assert body["data"]["setUserRoles"]["roles"] == [{"key": "hr"}]
 
 
@@ -252,10 +316,17 @@ async def test_role_managers_cannot_grant_rights_they_lack(api, runtime, tenant,
         assert codes(body) == ["FORBIDDEN"], variables
     assert codes(await api(AUDIT, tenant=tenant.slug, token=clerk.access)) == ["FORBIDDEN"]
     # while roles within the clerk's rights are fine
-    body = await api(CREATE_ROLE, {"i": {"key": "deputy", "nameZh": "x",
-                                         "permissions": ["identity.roles.manage"]}},
-                     tenant=tenant.slug, token=clerk.access)
+    body = await api(
+        CREATE_ROLE,
+        {"i": {"key": "deputy", "nameZh": "x", "permissions": ["identity.roles.manage"]}},
+        tenant=tenant.slug,
+        token=clerk.access,
+    )
     assert "errors" not in body, body
-    body = await api(UPDATE_ROLE, {"i": {"key": "role_admin", "nameZh": "角色管理员"}},
-                     tenant=tenant.slug, token=clerk.access)
+    body = await api(
+        UPDATE_ROLE,
+        {"i": {"key": "role_admin", "nameZh": "角色管理员"}},
+        tenant=tenant.slug,
+        token=clerk.access,
+    )
     assert "errors" not in body, body

@@ -41,10 +41,13 @@ async def test_a_successful_mutation_writes_one_audit_row(api, runtime, tenant, 
     request_id = f"req-{secrets.token_hex(8)}"
     before = await _count(runtime, tenant, AuditLog)
     # when the admin creates a role
-    body = await api(CREATE_ROLE, {"i": {"key": "auditor", "nameZh": "审计",
-                                         "permissions": ["identity.audit.view"]}},
-                     tenant=tenant.slug, token=admin_token,
-                     headers={"x-request-id": request_id})
+    body = await api(
+        CREATE_ROLE,
+        {"i": {"key": "auditor", "nameZh": "审计", "permissions": ["identity.audit.view"]}},
+        tenant=tenant.slug,
+        token=admin_token,
+        headers={"x-request-id": request_id},
+    )
     assert "errors" not in body, body
     # then exactly one row records who did what, from where, in which request
     assert await _count(runtime, tenant, AuditLog) == before + 1
@@ -53,29 +56,47 @@ async def test_a_successful_mutation_writes_one_audit_row(api, runtime, tenant, 
     assert (row.actor_kind, row.actor_id) == ("staff", tenant.admin_id)
     assert (row.object_type, row.object_id) == ("Role", "auditor")
     assert str(row.ip) == "127.0.0.1"
-    assert row.detail == {"input": {"key": "auditor", "name_zh": "审计", "name_en": "",
-                                    "permissions": ["identity.audit.view"]}}
+    assert row.detail == {
+        "input": {
+            "key": "auditor",
+            "name_zh": "审计",
+            "name_en": "",
+            "permissions": ["identity.audit.view"],
+        }
+    }
 
 
-async def test_sign_ins_are_audited_as_the_account_without_secrets(api, runtime, tenant,
-                                                                   admin_token):
+async def test_sign_ins_are_audited_as_the_account_without_secrets(
+    api, runtime, tenant, admin_token
+):
     # given a staff member invited by the admin
-    body = await api(CREATE_STAFF, {"i": {"name": "王芳", "phone": new_phone(),
-                                          "email": f"wf{secrets.token_hex(3)}@example.com"}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        CREATE_STAFF,
+        {
+            "i": {
+                "name": "王芳",
+                "phone": new_phone(),
+                "email": f"wf{secrets.token_hex(3)}@example.com",
+            }
+        },
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     invite = body["data"]["createStaff"]["inviteToken"]
     password = f"Pw-{secrets.token_hex(6)}-9"
     # when they accept the invitation, sign in, refresh and sign out
-    accepted = (await api(ACCEPT, {"i": {"token": invite, "password": password}},
-                          tenant=tenant.slug))["data"]["acceptInvite"]
+    accepted = (
+        await api(ACCEPT, {"i": {"token": invite, "password": password}}, tenant=tenant.slug)
+    )["data"]["acceptInvite"]
     user_id = body["data"]["createStaff"]["user"]["id"]
-    email = (await api("{ me { email } }", tenant=tenant.slug,
-                       token=accepted["accessToken"]))["data"]["me"]["email"]
+    email = (await api("{ me { email } }", tenant=tenant.slug, token=accepted["accessToken"]))[
+        "data"
+    ]["me"]["email"]
     signed_in = await login(api, tenant.slug, email, password)
-    refreshed = (await api(REFRESH, {"i": {"refreshToken": signed_in["refreshToken"]}},
-                           tenant=tenant.slug))["data"]["refreshToken"]
-    out = await api(LOGOUT, {"i": {"refreshToken": refreshed["refreshToken"]}},
-                    tenant=tenant.slug)
+    refreshed = (
+        await api(REFRESH, {"i": {"refreshToken": signed_in["refreshToken"]}}, tenant=tenant.slug)
+    )["data"]["refreshToken"]
+    out = await api(LOGOUT, {"i": {"refreshToken": refreshed["refreshToken"]}}, tenant=tenant.slug)
     assert out["data"]["logout"] is True
     # then each step is in the audit log, the sign-ins under the account itself
     actions = [r.action for r in await _audit_rows(runtime, tenant)]
@@ -86,9 +107,16 @@ async def test_sign_ins_are_audited_as_the_account_without_secrets(api, runtime,
     assert (login_row.object_type, login_row.object_id) == ("User", str(staff_id))
     assert login_row.detail == {"input": {"identifier": email, "password": "***"}}
     # and no password or token appears anywhere in the audit table
-    secrets_used = [password, TEST_PASSWORD, invite, accepted["refreshToken"],
-                    signed_in["refreshToken"], refreshed["refreshToken"],
-                    signed_in["accessToken"], admin_token]
+    secrets_used = [
+        password,
+        TEST_PASSWORD,
+        invite,
+        accepted["refreshToken"],
+        signed_in["refreshToken"],
+        refreshed["refreshToken"],
+        signed_in["accessToken"],
+        admin_token,
+    ]
     async with runtime.db.tenant_session(tenant.schema) as s:
         dump = await s.scalar(text("SELECT string_agg(a::text, ' ') FROM audit_log a"))
     for secret in secrets_used:
@@ -99,21 +127,31 @@ async def test_a_failed_mutation_writes_nothing(api, runtime, tenant, admin_toke
     before = await _count(runtime, tenant, AuditLog)
     users_before = await _count(runtime, tenant, User)
     # when the admin creates staff with a phone number already taken
-    body = await api(CREATE_STAFF, {"i": {"name": "重复", "phone": tenant.admin_phone}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        CREATE_STAFF,
+        {"i": {"name": "重复", "phone": tenant.admin_phone}},
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     # then it conflicts
     assert codes(body) == ["CONFLICT"] and body["data"] is None
     # when the user row is written before a later step fails (an unknown role)
     phone = new_phone()
-    body = await api(CREATE_STAFF, {"i": {"name": "半途", "phone": phone,
-                                          "roles": ["no_such_role"]}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        CREATE_STAFF,
+        {"i": {"name": "半途", "phone": phone, "roles": ["no_such_role"]}},
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     assert codes(body) == ["VALIDATION_FAILED"]
     # when one of two mutations in one request fails
-    body = await api("""mutation {
+    body = await api(
+        """mutation {
         a: createRole(input: {key: "first_ok", nameZh: "一"}) { key }
         b: createRole(input: {key: "Bad Key", nameZh: "二"}) { key } }""",
-                     tenant=tenant.slug, token=admin_token)
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     assert codes(body) == ["VALIDATION_FAILED"]
     # then none of it was kept: no user, no role, no audit row
     assert await _count(runtime, tenant, User) == users_before
@@ -122,13 +160,17 @@ async def test_a_failed_mutation_writes_nothing(api, runtime, tenant, admin_toke
     assert await _count(runtime, tenant, AuditLog) == before
 
 
-async def test_audit_log_query_lists_entries_for_those_allowed(api, runtime, tenant,
-                                                               admin_token):
+async def test_audit_log_query_lists_entries_for_those_allowed(api, runtime, tenant, admin_token):
     # given two audited changes
     request_id = f"req-{secrets.token_hex(6)}"
     await create_role(api, tenant, admin_token, "one_role", [])
-    body = await api(CREATE_ROLE, {"i": {"key": "two_role", "nameZh": "二"}},
-                     tenant=tenant.slug, token=admin_token, headers={"x-request-id": request_id})
+    body = await api(
+        CREATE_ROLE,
+        {"i": {"key": "two_role", "nameZh": "二"}},
+        tenant=tenant.slug,
+        token=admin_token,
+        headers={"x-request-id": request_id},
+    )
     assert "errors" not in body
     # when a manager (identity.audit.view) reads the log
     manager = await member(api, runtime, tenant, roles=("manager",))

@@ -47,12 +47,25 @@ async def test_data_scope_filters_rows_in_sql(runtime):
 
 async def _scope_of(runtime, tenant, user_id: int, kind: str = "staff") -> DataScope:
     """What a request of this user sees as its data scope."""
-    request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": [],
-                       "query_string": b"", "client": ("127.0.0.1", 1)})
-    ctx = Context(runtime=runtime, request=request, surface=Surface.TENANT,
-                  tenant=await runtime.directory.by_slug(tenant.slug), lang="zh-CN",
-                  request_id="scope-test",
-                  claims=AccessClaims(user_id, kind, tenant_audience(tenant.slug)))
+    request = Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "path": "/graphql",
+            "headers": [],
+            "query_string": b"",
+            "client": ("127.0.0.1", 1),
+        }
+    )
+    ctx = Context(
+        runtime=runtime,
+        request=request,
+        surface=Surface.TENANT,
+        tenant=await runtime.directory.by_slug(tenant.slug),
+        lang="zh-CN",
+        request_id="scope-test",
+        claims=AccessClaims(user_id, kind, tenant_audience(tenant.slug)),
+    )
     try:
         return await ctx.data_scope()
     finally:
@@ -61,28 +74,36 @@ async def _scope_of(runtime, tenant, user_id: int, kind: str = "staff") -> DataS
 
 async def _stored_scope(runtime, tenant, user_id: int) -> set[int]:
     async with runtime.db.tenant_session(tenant.schema) as s:
-        return set(await s.scalars(select(UserCommunityScope.community_id)
-                                   .where(UserCommunityScope.user_id == user_id)))
+        return set(
+            await s.scalars(
+                select(UserCommunityScope.community_id).where(UserCommunityScope.user_id == user_id)
+            )
+        )
 
 
-async def test_set_user_scope_persists_and_is_what_requests_see(api, runtime, tenant,
-                                                               admin_token):
+async def test_set_user_scope_persists_and_is_what_requests_see(api, runtime, tenant, admin_token):
     # given a staff member
     user_id, _ = await add_user(runtime, tenant)
     gid = encode_id("User", user_id)
     assert await _scope_of(runtime, tenant, user_id) == DataScope(False, frozenset())
     # when the admin limits them to two communities (listed with a repeat)
-    body = await api(SET_SCOPE, {"i": {"userId": gid, "allCommunities": False,
-                                       "communityIds": [7, 3, 7]}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        SET_SCOPE,
+        {"i": {"userId": gid, "allCommunities": False, "communityIds": [7, 3, 7]}},
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     # then that is stored, answered and what their requests filter by
     assert body["data"]["setUserScope"]["allCommunities"] is False
     assert await _stored_scope(runtime, tenant, user_id) == {3, 7}
     assert await _scope_of(runtime, tenant, user_id) == DataScope(False, frozenset({3, 7}))
     # when they are given every community
-    body = await api(SET_SCOPE, {"i": {"userId": gid, "allCommunities": True,
-                                       "communityIds": [5]}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        SET_SCOPE,
+        {"i": {"userId": gid, "allCommunities": True, "communityIds": [5]}},
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     # then the list is gone and the scope is everything
     assert body["data"]["setUserScope"]["allCommunities"] is True
     assert await _stored_scope(runtime, tenant, user_id) == set()
@@ -98,12 +119,22 @@ async def test_residents_have_no_staff_scope(runtime, tenant):
 
 
 async def test_create_staff_with_communities_and_scope_requires_user_management(
-        api, runtime, tenant, admin_token):
+    api, runtime, tenant, admin_token
+):
     # given a new staff member created for communities 1 and 2
-    body = await api(CREATE_STAFF, {"i": {"name": "巡检员", "email": "patrol@example.com",
-                                          "roles": ["maintenance_worker"],
-                                          "communityIds": [2, 1]}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        CREATE_STAFF,
+        {
+            "i": {
+                "name": "巡检员",
+                "email": "patrol@example.com",
+                "roles": ["maintenance_worker"],
+                "communityIds": [2, 1],
+            }
+        },
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     created = body["data"]["createStaff"]
     assert created["user"]["allCommunities"] is False
     assert created["user"]["roles"] == [{"key": "maintenance_worker"}]
@@ -111,7 +142,11 @@ async def test_create_staff_with_communities_and_scope_requires_user_management(
     assert await _stored_scope(runtime, tenant, user_id) == {1, 2}
     # and a manager (who may view, not manage users) cannot change scopes
     manager = await member(api, runtime, tenant, roles=("manager",))
-    body = await api(SET_SCOPE, {"i": {"userId": created["user"]["id"], "allCommunities": True}},
-                     tenant=tenant.slug, token=manager.access)
+    body = await api(
+        SET_SCOPE,
+        {"i": {"userId": created["user"]["id"], "allCommunities": True}},
+        tenant=tenant.slug,
+        token=manager.access,
+    )
     assert codes(body) == ["FORBIDDEN"]
     assert await _stored_scope(runtime, tenant, user_id) == {1, 2}

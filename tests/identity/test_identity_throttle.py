@@ -24,8 +24,12 @@ async def test_account_locks_after_max_failed_attempts(runtime, settings, tenant
             assert codes(body) == ["INVALID_CREDENTIALS"], attempt
         # when the right password follows
         locked = await api(LOGIN, _login(tenant.admin_phone, TEST_PASSWORD), tenant=tenant.slug)
-        en = await api(LOGIN, _login(tenant.admin_phone, TEST_PASSWORD), tenant=tenant.slug,
-                       headers={"accept-language": "en"})
+        en = await api(
+            LOGIN,
+            _login(tenant.admin_phone, TEST_PASSWORD),
+            tenant=tenant.slug,
+            headers={"accept-language": "en"},
+        )
     # then the account is locked, and the client learns for how long
     assert locked["data"] is None
     err = error(locked)
@@ -35,8 +39,10 @@ async def test_account_locks_after_max_failed_attempts(runtime, settings, tenant
     assert str(retry_after) in err["message"]
     en_err = error(en)
     assert en_err["extensions"]["code"] == "TOO_MANY_ATTEMPTS"
-    assert en_err["message"] == \
-        f"Too many attempts; try again in {en_err['extensions']['retry_after']} s"
+    assert (
+        en_err["message"]
+        == f"Too many attempts; try again in {en_err['extensions']['retry_after']} s"
+    )
     # and the lock holds from any other address too
     async with client_from(runtime) as elsewhere:
         again = await elsewhere(LOGIN, _login(national, TEST_PASSWORD), tenant=tenant.slug)

@@ -73,12 +73,19 @@ async def test_login_by_email_is_case_insensitive(api, runtime, tenant):
 async def test_wrong_password_or_unknown_account_is_invalid_credentials(runtime, tenant):
     async with client_from(runtime) as api:
         # when someone signs in with a wrong password, or as nobody
-        wrong = await api(LOGIN, {"i": {"identifier": tenant.admin_phone,
-                                        "password": "wrong-pass-1"}}, tenant=tenant.slug)
-        nobody = await api(LOGIN, {"i": {"identifier": "nobody@example.com",
-                                         "password": TEST_PASSWORD}}, tenant=tenant.slug)
-        malformed = await api(LOGIN, {"i": {"identifier": "12345", "password": TEST_PASSWORD}},
-                              tenant=tenant.slug)
+        wrong = await api(
+            LOGIN,
+            {"i": {"identifier": tenant.admin_phone, "password": "wrong-pass-1"}},
+            tenant=tenant.slug,
+        )
+        nobody = await api(
+            LOGIN,
+            {"i": {"identifier": "nobody@example.com", "password": TEST_PASSWORD}},
+            tenant=tenant.slug,
+        )
+        malformed = await api(
+            LOGIN, {"i": {"identifier": "12345", "password": TEST_PASSWORD}}, tenant=tenant.slug
+        )
     # then both get the same answer, which reveals nothing about which accounts exist
     assert wrong["data"] is None and nobody["data"] is None
     assert codes(wrong) == codes(nobody) == ["INVALID_CREDENTIALS"]
@@ -87,30 +94,39 @@ async def test_wrong_password_or_unknown_account_is_invalid_credentials(runtime,
     assert codes(malformed) == ["VALIDATION_FAILED"]
 
 
-async def test_disabled_account_cannot_sign_in_nor_use_its_token(api, runtime, tenant,
-                                                                  admin_token):
+async def test_disabled_account_cannot_sign_in_nor_use_its_token(api, runtime, tenant, admin_token):
     # given a signed-in staff member
     staff = await member(api, runtime, tenant)
     # when the admin disables the account
-    body = await api(SET_ACTIVE, {"i": {"userId": staff.gid, "active": False}},
-                     tenant=tenant.slug, token=admin_token)
+    body = await api(
+        SET_ACTIVE,
+        {"i": {"userId": staff.gid, "active": False}},
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     assert body["data"]["setUserActive"]["isActive"] is False
     # then signing in says so, and the access token still in hand stops working
     async with client_from(runtime) as own:
-        denied = await own(LOGIN, {"i": {"identifier": staff.phone, "password": TEST_PASSWORD}},
-                           tenant=tenant.slug)
+        denied = await own(
+            LOGIN, {"i": {"identifier": staff.phone, "password": TEST_PASSWORD}}, tenant=tenant.slug
+        )
     assert codes(denied) == ["ACCOUNT_DISABLED"]
     assert codes(await api(ME, tenant=tenant.slug, token=staff.access)) == ["ACCOUNT_DISABLED"]
 
 
 async def test_admin_cannot_disable_themselves(api, tenant, admin_token):
-    body = await api(SET_ACTIVE, {"i": {"userId": encode_id("User", tenant.admin_id),
-                                        "active": False}}, tenant=tenant.slug, token=admin_token)
+    body = await api(
+        SET_ACTIVE,
+        {"i": {"userId": encode_id("User", tenant.admin_id), "active": False}},
+        tenant=tenant.slug,
+        token=admin_token,
+    )
     assert codes(body) == ["CONFLICT"]
 
 
-async def test_access_token_only_works_at_its_own_tenant(api, admin_api, runtime, tenant,
-                                                         admin_token):
+async def test_access_token_only_works_at_its_own_tenant(
+    api, admin_api, runtime, tenant, admin_token
+):
     # given a second tenant
     other = await make_tenant(runtime)
     # when tenant A's token is shown to tenant B, and to the operators' API
@@ -127,12 +143,15 @@ async def test_operator_token_is_refused_by_tenants(api, admin_api, runtime, ten
     # given a platform operator
     email = f"ops-{secrets.token_hex(4)}@wuye.test"
     async with runtime.db.shared_session() as s:
-        s.add(Operator(email=email, name="运营", password_hash=runtime.passwords.hash(
-            TEST_PASSWORD)))
+        s.add(
+            Operator(email=email, name="运营", password_hash=runtime.passwords.hash(TEST_PASSWORD))
+        )
         await s.commit()
-    body = await admin_api("""mutation($i: LoginInput!) { operatorLogin(input: $i) {
-        accessToken operator { email } } }""", {"i": {"identifier": email.upper(),
-                                                      "password": TEST_PASSWORD}})
+    body = await admin_api(
+        """mutation($i: LoginInput!) { operatorLogin(input: $i) {
+        accessToken operator { email } } }""",
+        {"i": {"identifier": email.upper(), "password": TEST_PASSWORD}},
+    )
     token = body["data"]["operatorLogin"]["accessToken"]
     # when the operator's token is used on a tenant's API
     refused = await api.post(ME, tenant=tenant.slug, token=token)
@@ -145,7 +164,8 @@ async def test_operator_token_is_refused_by_tenants(api, admin_api, runtime, ten
 async def test_expired_access_token(api, settings, tenant):
     # given a token that expired a second ago, signed with the right key
     expired = Tokens(settings.secret_key, -1).issue_access(
-        subject_id=tenant.admin_id, kind="staff", audience=tenant_audience(tenant.slug))
+        subject_id=tenant.admin_id, kind="staff", audience=tenant_audience(tenant.slug)
+    )
     # when it is used
     zh = await api.post(ME, tenant=tenant.slug, token=expired)
     en = await api.post(ME, tenant=tenant.slug, token=expired, headers={"accept-language": "en"})
@@ -165,16 +185,17 @@ async def test_tampered_tokens_are_unauthenticated(api, runtime, settings, tenan
         # the subject swapped, the signature kept
         "other subject": f"{header}.{_b64({**claims, 'sub': str(other_id)})}.{signature}",
         # the signature altered
-        "bad signature": f"{header}.{payload}.{'A' if signature[0] != 'A' else 'B'}"
-                         f"{signature[1:]}",
+        "bad signature": f"{header}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}",
         # no signature at all
         "alg none": jwt.encode({**claims, "exp": now + 60}, None, algorithm="none"),
         # signed with the platform secret itself rather than the audience key
-        "raw secret": jwt.encode({**claims, "exp": now + 60}, settings.secret_key,
-                                 algorithm="HS256"),
+        "raw secret": jwt.encode(
+            {**claims, "exp": now + 60}, settings.secret_key, algorithm="HS256"
+        ),
         # the right key of another audience
         "admin key": Tokens(settings.secret_key, 60).issue_access(
-            subject_id=tenant.admin_id, kind="staff", audience=ADMIN_AUDIENCE),
+            subject_id=tenant.admin_id, kind="staff", audience=ADMIN_AUDIENCE
+        ),
         "garbage": "not-a-token",
     }
     for name, token in forged.items():
@@ -200,12 +221,12 @@ async def test_refresh_rotates_and_replay_revokes_the_family(api, runtime, tenan
     replay = await api(REFRESH, {"i": {"refreshToken": staff.refresh}}, tenant=tenant.slug)
     # then it fails, and so does the newest token of that sign-in
     assert codes(replay) == ["UNAUTHENTICATED"]
-    newest = await api(REFRESH, {"i": {"refreshToken": rotated["refreshToken"]}},
-                       tenant=tenant.slug)
+    newest = await api(
+        REFRESH, {"i": {"refreshToken": rotated["refreshToken"]}}, tenant=tenant.slug
+    )
     assert codes(newest) == ["UNAUTHENTICATED"]
     # while the other sign-in is untouched
-    other = await api(REFRESH, {"i": {"refreshToken": second["refreshToken"]}},
-                      tenant=tenant.slug)
+    other = await api(REFRESH, {"i": {"refreshToken": second["refreshToken"]}}, tenant=tenant.slug)
     assert "errors" not in other, other
 
 
@@ -217,8 +238,11 @@ async def test_refresh_token_is_bound_to_its_tenant_and_expiry(api, runtime, ten
     assert codes(elsewhere) == ["UNAUTHENTICATED"]
     # and an expired one is refused
     async with runtime.db.tenant_session(tenant.schema) as s:
-        await s.execute(update(RefreshToken).where(RefreshToken.subject_id == staff.id)
-                        .values(expires_at=RefreshToken.created_at))
+        await s.execute(
+            update(RefreshToken)
+            .where(RefreshToken.subject_id == staff.id)
+            .values(expires_at=RefreshToken.created_at)
+        )
         await s.commit()
     expired = await api(REFRESH, {"i": {"refreshToken": staff.refresh}}, tenant=tenant.slug)
     assert codes(expired) == ["UNAUTHENTICATED"]
@@ -244,8 +268,12 @@ async def test_disabling_a_user_revokes_their_refresh_tokens(api, runtime, tenan
     second = await login(api, tenant.slug, staff.phone)
     # when the admin disables and later re-enables the account
     for active in (False, True):
-        body = await api(SET_ACTIVE, {"i": {"userId": staff.gid, "active": active}},
-                         tenant=tenant.slug, token=admin_token)
+        body = await api(
+            SET_ACTIVE,
+            {"i": {"userId": staff.gid, "active": active}},
+            tenant=tenant.slug,
+            token=admin_token,
+        )
         assert "errors" not in body, body
     # then none of the earlier sign-ins can be refreshed
     for refresh in (staff.refresh, second["refreshToken"]):
@@ -263,12 +291,18 @@ async def test_an_expired_access_token_still_lets_the_client_refresh(api, tenant
 
     first = await login(api, tenant.slug, tenant.admin_phone)
     expired = Tokens(settings.secret_key, -60).issue_access(
-        subject_id=tenant.admin_id, kind="staff", audience=tenant_audience(tenant.slug))
+        subject_id=tenant.admin_id, kind="staff", audience=tenant_audience(tenant.slug)
+    )
     refreshed = await api.post(
         "mutation($i: RefreshInput!) { refreshToken(input: $i) { accessToken } }",
-        {"i": {"refreshToken": first["refreshToken"]}}, tenant=tenant.slug, token=expired)
+        {"i": {"refreshToken": first["refreshToken"]}},
+        tenant=tenant.slug,
+        token=expired,
+    )
     assert refreshed.status_code == 200, refreshed.text
     assert refreshed.json()["data"]["refreshToken"]["accessToken"]
     gated = await api.post("{ me { name } }", tenant=tenant.slug, token=expired)
-    assert gated.status_code == 401 and gated.json()["errors"][0]["extensions"]["code"] == \
-        "TOKEN_EXPIRED"
+    assert (
+        gated.status_code == 401
+        and gated.json()["errors"][0]["extensions"]["code"] == "TOKEN_EXPIRED"
+    )

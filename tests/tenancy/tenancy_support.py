@@ -63,11 +63,20 @@ class GizmoMutation:
         return f"poked {label}"
 
 
-GIZMO_BASE = Module(key="gizmobase", title_zh="小工具底座", title_en="Gizmo base",
-                    on_enable=_on_enable_base)
-GIZMO = Module(key="gizmo", title_zh="小工具", title_en="Gizmo", depends_on=("gizmobase",),
-               permissions=(GIZMO_USE,), role_grants={"manager": (GIZMO_USE.key,)},
-               query=GizmoQuery, mutation=GizmoMutation, on_enable=_on_enable_gizmo)
+GIZMO_BASE = Module(
+    key="gizmobase", title_zh="小工具底座", title_en="Gizmo base", on_enable=_on_enable_base
+)
+GIZMO = Module(
+    key="gizmo",
+    title_zh="小工具",
+    title_en="Gizmo",
+    depends_on=("gizmobase",),
+    permissions=(GIZMO_USE,),
+    role_grants={"manager": (GIZMO_USE.key,)},
+    query=GizmoQuery,
+    mutation=GizmoMutation,
+    on_enable=_on_enable_gizmo,
+)
 BOOM = Module(key="boom", title_zh="坏模块", title_en="Broken module", on_enable=_on_enable_boom)
 TEST_MODULES: tuple[Module, ...] = (GIZMO_BASE, GIZMO, BOOM)
 
@@ -108,8 +117,12 @@ ACCEPT_INVITE = """mutation($i: AcceptInviteInput!) { acceptInvite(input: $i) {
 async def create_operator(runtime: Runtime, *, active: bool = True) -> Operator:
     email = f"op-{secrets.token_hex(4)}@ops.wuye.test"
     async with runtime.db.shared_session() as s:
-        op = Operator(email=email, name="运营同学", is_active=active,
-                      password_hash=runtime.passwords.hash(OPERATOR_PASSWORD))
+        op = Operator(
+            email=email,
+            name="运营同学",
+            is_active=active,
+            password_hash=runtime.passwords.hash(OPERATOR_PASSWORD),
+        )
         s.add(op)
         await s.commit()
     return op
@@ -117,8 +130,9 @@ async def create_operator(runtime: Runtime, *, active: bool = True) -> Operator:
 
 async def operator_login(admin: Api, runtime: Runtime) -> tuple[Operator, str]:
     op = await create_operator(runtime)
-    body = await admin(OPERATOR_LOGIN, {"i": {"identifier": op.email,
-                                              "password": OPERATOR_PASSWORD}})
+    body = await admin(
+        OPERATOR_LOGIN, {"i": {"identifier": op.email, "password": OPERATOR_PASSWORD}}
+    )
     assert "errors" not in body, body
     return op, body["data"]["operatorLogin"]["accessToken"]
 
@@ -137,8 +151,9 @@ def unique_host() -> str:
     return f"wy{secrets.token_hex(4)}.example.cn"
 
 
-async def set_module(admin: Api, token: str, slug: str, key: str, enabled: bool,
-                     config: dict[str, Any] | None = None) -> dict[str, Any]:
+async def set_module(
+    admin: Api, token: str, slug: str, key: str, enabled: bool, config: dict[str, Any] | None = None
+) -> dict[str, Any]:
     variables = {"i": {"slug": slug, "key": key, "enabled": enabled, "config": config}}
     return await admin(SET_MODULE, variables, token=token)
 
@@ -148,11 +163,17 @@ async def set_module(admin: Api, token: str, slug: str, key: str, enabled: bool,
 
 async def schema_exists(runtime: Runtime, schema: str) -> bool:
     async with runtime.db.shared_session() as s:
-        return bool(await s.scalar(text(
-            "SELECT count(*) FROM pg_namespace WHERE nspname = :n"), {"n": schema}))
+        return bool(
+            await s.scalar(
+                text("SELECT count(*) FROM pg_namespace WHERE nspname = :n"), {"n": schema}
+            )
+        )
 
 
 async def tenant_row(runtime: Runtime, slug: str) -> Any:
     async with runtime.db.shared_session() as s:
-        return (await s.execute(text(
-            "SELECT * FROM shared.tenants WHERE slug = :s"), {"s": slug})).mappings().first()
+        return (
+            (await s.execute(text("SELECT * FROM shared.tenants WHERE slug = :s"), {"s": slug}))
+            .mappings()
+            .first()
+        )

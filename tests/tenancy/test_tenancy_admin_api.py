@@ -86,8 +86,13 @@ def op_token(operator):
 
 def new_tenant_input(**over):
     slug = over.get("slug") or unique_slug("adm")
-    data = {"slug": slug, "nameZh": f"安居物业{slug}", "nameEn": f"Anju {slug}",
-            "adminName": "李管理", "adminPhone": new_phone()}
+    data = {
+        "slug": slug,
+        "nameZh": f"安居物业{slug}",
+        "nameEn": f"Anju {slug}",
+        "adminName": "李管理",
+        "adminPhone": new_phone(),
+    }
     data.update(over)
     return data
 
@@ -109,8 +114,9 @@ async def test_operator_login(rt, aapi, operator):
     assert error_code(body) == "INVALID_CREDENTIALS"
     # a disabled operator cannot sign in
     disabled = await create_operator(rt, active=False)
-    body = await aapi(OPERATOR_LOGIN, {"i": {"identifier": disabled.email,
-                                             "password": OPERATOR_PASSWORD}})
+    body = await aapi(
+        OPERATOR_LOGIN, {"i": {"identifier": disabled.email, "password": OPERATOR_PASSWORD}}
+    )
     assert error_code(body) == "ACCOUNT_DISABLED"
 
 
@@ -121,37 +127,59 @@ async def test_create_tenant_end_to_end(rt, aapi, tapi, op_token):
     host = unique_host()
     # when an operator creates a tenant with domains, modules, branding and an admin
     data, payload = await create(
-        aapi, op_token, domains=[host, f"m.{host}"], modules=["gizmo"], appName="安居通",
-        logoUrl="https://cdn.example.cn/anju.png", primaryColor="#112233",
-        accentColor="#445566", timeZone="Asia/Urumqi", locale="zh-CN")
+        aapi,
+        op_token,
+        domains=[host, f"m.{host}"],
+        modules=["gizmo"],
+        appName="安居通",
+        logoUrl="https://cdn.example.cn/anju.png",
+        primaryColor="#112233",
+        accentColor="#445566",
+        timeZone="Asia/Urumqi",
+        locale="zh-CN",
+    )
     tenant = payload["tenant"]
     # then the tenant is described back, complete
     assert tenant["slug"] == data["slug"] and tenant["status"] == "active"
     assert tenant["schemaName"] == "t_" + data["slug"].replace("-", "_")
     assert tenant["schemaRevision"] == migrate.head("tenant")
     assert tenant["migrationStatus"] == "ok" and tenant["timeZone"] == "Asia/Urumqi"
-    assert tenant["domains"] == [{"hostname": host, "isPrimary": True},
-                                 {"hostname": f"m.{host}", "isPrimary": False}]
+    assert tenant["domains"] == [
+        {"hostname": host, "isPrimary": True},
+        {"hostname": f"m.{host}", "isPrimary": False},
+    ]
     assert sorted(m["key"] for m in tenant["modules"] if m["enabled"]) == ["gizmo", "gizmobase"]
-    assert tenant["branding"] == {"appName": "安居通", "logoUrl": "https://cdn.example.cn/anju.png",
-                                  "primaryColor": "#112233", "accentColor": "#445566"}
+    assert tenant["branding"] == {
+        "appName": "安居通",
+        "logoUrl": "https://cdn.example.cn/anju.png",
+        "primaryColor": "#112233",
+        "accentColor": "#445566",
+    }
     invite = payload["adminInviteToken"]
     assert invite
     # and the invitation works on the tenant's own API
-    accepted = ok(await tapi(ACCEPT_INVITE, {"i": {"token": invite, "password": "new-pass-42"}},
-                             tenant=data["slug"]))["acceptInvite"]
+    accepted = ok(
+        await tapi(
+            ACCEPT_INVITE, {"i": {"token": invite, "password": "new-pass-42"}}, tenant=data["slug"]
+        )
+    )["acceptInvite"]
     assert accepted["user"]["name"] == "李管理"
     assert accepted["user"]["roles"] == [{"key": "tenant_admin"}]
     me = ok(await tapi(ME, tenant=data["slug"], token=accepted["accessToken"]))["me"]
     assert me["kind"] == "staff"
     # only once
-    again = await tapi(ACCEPT_INVITE, {"i": {"token": invite, "password": "other-pass-42"}},
-                       tenant=data["slug"])
+    again = await tapi(
+        ACCEPT_INVITE, {"i": {"token": invite, "password": "other-pass-42"}}, tenant=data["slug"]
+    )
     assert error_code(again) == "NOT_FOUND"
     # and the admin can sign in with the password, on the custom domain too
-    signed = ok(await tapi("mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
-                           {"i": {"identifier": data["adminPhone"], "password": "new-pass-42"}},
-                           headers={"host": host}))
+    signed = ok(
+        await tapi(
+            "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+            {"i": {"identifier": data["adminPhone"], "password": "new-pass-42"}},
+            headers={"host": host},
+        )
+    )
     assert signed["login"]["accessToken"]
     # and the public tenant query shows the branding and enabled modules, without signing in
     public = ok(await tapi(PUBLIC_TENANT, headers={"host": f"m.{host}"}))["tenant"]
@@ -165,8 +193,12 @@ async def test_create_tenant_refusals_leave_nothing(rt, aapi, op_token):
     body = await aapi(CREATE_TENANT, {"i": new_tenant_input(slug=data["slug"])}, token=op_token)
     assert error_code(body) == "CONFLICT" and body["data"] is None
     # reserved and malformed slugs, unknown module
-    for bad in ({"slug": "admin"}, {"slug": "Bad_Slug"}, {"modules": ["nope"]},
-                {"primaryColor": "red"}):
+    for bad in (
+        {"slug": "admin"},
+        {"slug": "Bad_Slug"},
+        {"modules": ["nope"]},
+        {"primaryColor": "red"},
+    ):
         body = await aapi(CREATE_TENANT, {"i": new_tenant_input(**bad)}, token=op_token)
         assert error_code(body) == "VALIDATION_FAILED", bad
     # a module whose set-up fails midway: the whole request is rolled back
@@ -177,9 +209,13 @@ async def test_create_tenant_refusals_leave_nothing(rt, aapi, op_token):
     assert not await schema_exists(rt, "t_" + failing["slug"].replace("-", "_"))
     # and none of the failed attempts left an audit row
     async with rt.db.shared_session() as s:
-        rows = await s.scalar(text(
-            "SELECT count(*) FROM shared.operator_audit_log WHERE action = 'createTenant' "
-            "AND tenant_slug IN (:a, :b)"), {"a": failing["slug"], "b": "admin"})
+        rows = await s.scalar(
+            text(
+                "SELECT count(*) FROM shared.operator_audit_log WHERE action = 'createTenant' "
+                "AND tenant_slug IN (:a, :b)"
+            ),
+            {"a": failing["slug"], "b": "admin"},
+        )
     assert rows == 0
 
 
@@ -188,14 +224,14 @@ async def test_create_tenant_refusals_leave_nothing(rt, aapi, op_token):
 
 async def test_tenants_list_search_and_pagination(aapi, op_token):
     marker = f"pg{secrets.token_hex(3)}"
-    made = [await create(aapi, op_token, slug=f"{marker}-{i}", adminPhone=None)
-            for i in range(5)]
+    made = [await create(aapi, op_token, slug=f"{marker}-{i}", adminPhone=None) for i in range(5)]
     slugs = [d["slug"] for d, _ in made]
     # when the operator pages through a search, two at a time
     seen, after, pages = [], None, 0
     while True:
-        page = ok(await aapi(TENANTS, {"first": 2, "after": after, "search": marker},
-                             token=op_token))["tenants"]
+        page = ok(
+            await aapi(TENANTS, {"first": 2, "after": after, "search": marker}, token=op_token)
+        )["tenants"]
         assert page["totalCount"] == 5
         assert page["pageInfo"]["hasPreviousPage"] == (after is not None)
         seen += [e["node"]["slug"] for e in page["edges"]]
@@ -210,22 +246,22 @@ async def test_tenants_list_search_and_pagination(aapi, op_token):
     assert [e["node"]["slug"] for e in by_name["edges"]] == [f"{marker}-3"]
     # and filters by status
     ok(await aapi(SUSPEND, {"i": {"slug": slugs[1]}}, token=op_token))
-    suspended = ok(await aapi(TENANTS, {"search": marker, "status": "suspended"},
-                              token=op_token))["tenants"]
+    suspended = ok(await aapi(TENANTS, {"search": marker, "status": "suspended"}, token=op_token))[
+        "tenants"
+    ]
     assert [e["node"] for e in suspended["edges"]] == [{"slug": slugs[1], "status": "suspended"}]
     # bad page requests are refused
-    assert error_code(await aapi(TENANTS, {"first": 1000}, token=op_token)) == \
-        "VALIDATION_FAILED"
-    assert error_code(await aapi(TENANTS, {"after": "bogus"}, token=op_token)) == \
-        "VALIDATION_FAILED"
+    assert error_code(await aapi(TENANTS, {"first": 1000}, token=op_token)) == "VALIDATION_FAILED"
+    assert (
+        error_code(await aapi(TENANTS, {"after": "bogus"}, token=op_token)) == "VALIDATION_FAILED"
+    )
 
 
 async def test_tenant_by_slug(aapi, op_token):
     data, payload = await create(aapi, op_token)
     got = ok(await aapi(TENANT, {"slug": data["slug"]}, token=op_token))["tenant"]
     assert got == payload["tenant"]
-    assert error_code(await aapi(TENANT, {"slug": "no-such-tenant"}, token=op_token)) == \
-        "NOT_FOUND"
+    assert error_code(await aapi(TENANT, {"slug": "no-such-tenant"}, token=op_token)) == "NOT_FOUND"
 
 
 # --- lifecycle -------------------------------------------------------------------------------
@@ -235,21 +271,37 @@ async def test_suspend_and_reactivate(aapi, tapi, op_token):
     data, _ = await create(aapi, op_token)
     slug = data["slug"]
     assert ok(await tapi(PUBLIC_TENANT, tenant=slug))["tenant"]["slug"] == slug
-    assert ok(await aapi(SUSPEND, {"i": {"slug": slug}}, token=op_token))[
-        "suspendTenant"]["status"] == "suspended"
+    assert (
+        ok(await aapi(SUSPEND, {"i": {"slug": slug}}, token=op_token))["suspendTenant"]["status"]
+        == "suspended"
+    )
     r = await tapi.post(PUBLIC_TENANT, tenant=slug)
     assert r.status_code == 403 and error_code(r.json()) == "TENANT_SUSPENDED"
-    assert ok(await aapi(REACTIVATE, {"i": {"slug": slug}}, token=op_token))[
-        "reactivateTenant"]["status"] == "active"
+    assert (
+        ok(await aapi(REACTIVATE, {"i": {"slug": slug}}, token=op_token))["reactivateTenant"][
+            "status"
+        ]
+        == "active"
+    )
     assert ok(await tapi(PUBLIC_TENANT, tenant=slug))["tenant"]["slug"] == slug
-    assert error_code(await aapi(SUSPEND, {"i": {"slug": "no-such-tenant"}},
-                                 token=op_token)) == "NOT_FOUND"
+    assert (
+        error_code(await aapi(SUSPEND, {"i": {"slug": "no-such-tenant"}}, token=op_token))
+        == "NOT_FOUND"
+    )
 
 
 async def test_set_module_with_config(aapi, op_token):
     data, _ = await create(aapi, op_token)
-    body = ok(await set_module(aapi, op_token, data["slug"], "gizmo", True,
-                               {"greeting": "早上好", "limits": {"daily": 3}}))
+    body = ok(
+        await set_module(
+            aapi,
+            op_token,
+            data["slug"],
+            "gizmo",
+            True,
+            {"greeting": "早上好", "limits": {"daily": 3}},
+        )
+    )
     modules = {m["key"]: m for m in body["setTenantModule"]["modules"]}
     assert modules["gizmo"]["enabled"] and modules["gizmobase"]["enabled"]
     assert modules["gizmo"]["config"] == {"greeting": "早上好", "limits": {"daily": 3}}
@@ -265,22 +317,29 @@ async def test_add_and_remove_domains(rt, aapi, tapi, op_token):
     slug, first, second = data["slug"], unique_host(), unique_host()
     # when two domains are added, the second as primary
     ok(await aapi(ADD_DOMAIN, {"i": {"slug": slug, "hostname": first}}, token=op_token))
-    got = ok(await aapi(ADD_DOMAIN, {"i": {"slug": slug, "hostname": second.upper() + ".",
-                                           "primary": True}}, token=op_token))["addTenantDomain"]
+    got = ok(
+        await aapi(
+            ADD_DOMAIN,
+            {"i": {"slug": slug, "hostname": second.upper() + ".", "primary": True}},
+            token=op_token,
+        )
+    )["addTenantDomain"]
     # then both are listed, normalised, with exactly one primary
-    assert got["domains"] == [{"hostname": second, "isPrimary": True},
-                              {"hostname": first, "isPrimary": False}]
+    assert got["domains"] == [
+        {"hostname": second, "isPrimary": True},
+        {"hostname": first, "isPrimary": False},
+    ]
     # and requests for either host reach the tenant
     for host in (first, second):
         assert ok(await tapi(PUBLIC_TENANT, headers={"host": host}))["tenant"]["slug"] == slug
     # a domain can belong to one tenant only
     other, _ = await create(aapi, op_token)
-    body = await aapi(ADD_DOMAIN, {"i": {"slug": other["slug"], "hostname": first}},
-                      token=op_token)
+    body = await aapi(ADD_DOMAIN, {"i": {"slug": other["slug"], "hostname": first}}, token=op_token)
     assert error_code(body) == "CONFLICT"
     # when one is removed, then it stops resolving at once (cache invalidated)
-    got = ok(await aapi(REMOVE_DOMAIN, {"i": {"slug": slug, "hostname": first}},
-                        token=op_token))["removeTenantDomain"]
+    got = ok(await aapi(REMOVE_DOMAIN, {"i": {"slug": slug, "hostname": first}}, token=op_token))[
+        "removeTenantDomain"
+    ]
     assert got["domains"] == [{"hostname": second, "isPrimary": True}]
     r = await tapi.post(PUBLIC_TENANT, headers={"host": first})
     assert r.status_code == 404 and error_code(r.json()) == "TENANT_NOT_FOUND"
@@ -294,14 +353,23 @@ async def test_update_branding_shows_on_the_public_query(aapi, tapi, op_token):
     before = ok(await tapi(PUBLIC_TENANT, tenant=slug))["tenant"]  # cached now
     assert before["branding"]["primaryColor"] == "#1677ff"
     # when the operator rebrands the tenant
-    changes = {"slug": slug, "appName": "新家园", "logoUrl": "https://cdn.example.cn/x.png",
-               "primaryColor": "#00AA00", "nameEn": "New Home"}
+    changes = {
+        "slug": slug,
+        "appName": "新家园",
+        "logoUrl": "https://cdn.example.cn/x.png",
+        "primaryColor": "#00AA00",
+        "nameEn": "New Home",
+    }
     got = ok(await aapi(UPDATE, {"i": changes}, token=op_token))["updateTenant"]
     assert got["branding"]["appName"] == "新家园" and got["nameZh"] == data["nameZh"]
     # then the public query (no login) shows it on the next request
     after = ok(await tapi(PUBLIC_TENANT, tenant=slug))["tenant"]
-    assert after["branding"] == {"appName": "新家园", "logoUrl": "https://cdn.example.cn/x.png",
-                                 "primaryColor": "#00AA00", "accentColor": "#fa8c16"}
+    assert after["branding"] == {
+        "appName": "新家园",
+        "logoUrl": "https://cdn.example.cn/x.png",
+        "primaryColor": "#00AA00",
+        "accentColor": "#fa8c16",
+    }
     assert after["nameEn"] == "New Home" and after["modules"] == [{"key": "gizmobase"}]
     # and invalid values are refused, changing nothing
     for bad in ({"accentColor": "orange"}, {"timeZone": "Mars/Olympus"}, {"nameZh": "  "}):
@@ -318,30 +386,45 @@ async def test_reset_tenant_admin(rt, aapi, tapi, op_token):
     got = ok(await aapi(RESET_ADMIN, {"i": {"slug": t.slug}}, token=op_token))["resetTenantAdmin"]
     assert got["inviteToken"]
     # then the old password and the old sign-in stop working
-    body = await tapi("mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
-                      {"i": {"identifier": t.admin_phone, "password": "s3cret-pass"}},
-                      tenant=t.slug)
+    body = await tapi(
+        "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+        {"i": {"identifier": t.admin_phone, "password": "s3cret-pass"}},
+        tenant=t.slug,
+    )
     assert error_code(body) == "INVALID_CREDENTIALS"
     body = await tapi(REFRESH, {"i": {"refreshToken": old["refreshToken"]}}, tenant=t.slug)
     assert error_code(body) == "UNAUTHENTICATED"
     # and the new invitation sets a new password for the same admin
-    accepted = ok(await tapi(ACCEPT_INVITE, {"i": {"token": got["inviteToken"],
-                                                   "password": "brand-new-1"}},
-                             tenant=t.slug))["acceptInvite"]
+    accepted = ok(
+        await tapi(
+            ACCEPT_INVITE,
+            {"i": {"token": got["inviteToken"], "password": "brand-new-1"}},
+            tenant=t.slug,
+        )
+    )["acceptInvite"]
     assert accepted["user"]["id"] == got["userId"] == old["user"]["id"]
     assert (await login(tapi, t.slug, t.admin_phone, "brand-new-1"))["user"]["roles"] == [
-        {"key": "tenant_admin"}]
+        {"key": "tenant_admin"}
+    ]
 
 
 async def test_reset_creates_an_admin_when_there_is_none(aapi, tapi, op_token):
     data, _ = await create(aapi, op_token, adminPhone=None)
     phone = new_phone()
-    got = ok(await aapi(RESET_ADMIN, {"i": {"slug": data["slug"], "adminPhone": phone,
-                                            "adminName": "新管理员"}},
-                        token=op_token))["resetTenantAdmin"]
-    accepted = ok(await tapi(ACCEPT_INVITE, {"i": {"token": got["inviteToken"],
-                                                   "password": "first-pass-9"}},
-                             tenant=data["slug"]))["acceptInvite"]
+    got = ok(
+        await aapi(
+            RESET_ADMIN,
+            {"i": {"slug": data["slug"], "adminPhone": phone, "adminName": "新管理员"}},
+            token=op_token,
+        )
+    )["resetTenantAdmin"]
+    accepted = ok(
+        await tapi(
+            ACCEPT_INVITE,
+            {"i": {"token": got["inviteToken"], "password": "first-pass-9"}},
+            tenant=data["slug"],
+        )
+    )["acceptInvite"]
     assert accepted["user"]["name"] == "新管理员"
     assert accepted["user"]["roles"] == [{"key": "tenant_admin"}]
 
@@ -359,9 +442,13 @@ async def test_audit_log_lists_operator_actions(aapi, operator):
     log = ok(await aapi(AUDIT, {"tenant": slug}, token=token))["auditLog"]
     entries = [e["node"] for e in log["edges"]]
     # then it lists each action, newest first, with the acting operator and the object
-    assert [e["action"] for e in entries] == ["resetTenantAdmin", "setTenantModule",
-                                              "reactivateTenant", "suspendTenant",
-                                              "createTenant"]
+    assert [e["action"] for e in entries] == [
+        "resetTenantAdmin",
+        "setTenantModule",
+        "reactivateTenant",
+        "suspendTenant",
+        "createTenant",
+    ]
     assert log["totalCount"] == 5
     operator_id = int(op.id)
     assert all(e["actorKind"] == "operator" and e["actorId"] == operator_id for e in entries)
@@ -370,8 +457,9 @@ async def test_audit_log_lists_operator_actions(aapi, operator):
     # with the input, secrets redacted
     assert entries[-1]["detail"]["input"]["slug"] == slug
     # and it filters by action across tenants
-    logins = ok(await aapi(AUDIT, {"action": "operatorLogin", "first": 100},
-                           token=token))["auditLog"]
+    logins = ok(await aapi(AUDIT, {"action": "operatorLogin", "first": 100}, token=token))[
+        "auditLog"
+    ]
     assert any(e["node"]["actorId"] == operator_id for e in logins["edges"])
     assert all(e["node"]["detail"]["input"]["password"] == "***" for e in logins["edges"])
 
@@ -379,12 +467,19 @@ async def test_audit_log_lists_operator_actions(aapi, operator):
 # --- the wall between surfaces, and between tenants ------------------------------------------
 
 
-@pytest.mark.parametrize("doc", [
-    "{ tenants { totalCount } }", "{ operatorMe { email } }", "{ modules { key } }",
-    '{ auditLog { totalCount } }', '{ tenant(slug: "x") { slug } }',
-    'mutation { suspendTenant(input: {slug: "x"}) { slug } }',
-    'mutation { createTenant(input: {slug: "anon-made", nameZh: "匿名"}) { adminInviteToken } }',
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        "{ tenants { totalCount } }",
+        "{ operatorMe { email } }",
+        "{ modules { key } }",
+        "{ auditLog { totalCount } }",
+        '{ tenant(slug: "x") { slug } }',
+        'mutation { suspendTenant(input: {slug: "x"}) { slug } }',
+        'mutation { createTenant(input: {slug: "anon-made", nameZh: "匿名"}) '
+        "{ adminInviteToken } }",
+    ],
+)
 async def test_admin_api_requires_an_operator(rt, aapi, doc):
     body = await aapi(doc)
     assert error_code(body) == "UNAUTHENTICATED" and body["data"] is None
@@ -421,7 +516,9 @@ async def test_a_tenant_token_is_worthless_at_another_tenant(rt, tapi):
     me = ok(await tapi("{ users { edges { node { phone } } } }", tenant=a.slug, token=token_a))
     assert len(me["users"]["edges"]) == 1
     # and A's credentials do not sign in at B either
-    body = await tapi("mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
-                      {"i": {"identifier": a.admin_phone, "password": "s3cret-pass"}},
-                      tenant=b.slug)
+    body = await tapi(
+        "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+        {"i": {"identifier": a.admin_phone, "password": "s3cret-pass"}},
+        tenant=b.slug,
+    )
     assert error_code(body) == "INVALID_CREDENTIALS"

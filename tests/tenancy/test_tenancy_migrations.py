@@ -46,8 +46,9 @@ def snapshot(conn: Any, schema: str) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     for key, sql in queries.items():
         rows = conn.execute(text(sql), {"s": schema}).all()
-        out[key] = sorted(tuple(name.sub("<schema>", v) if isinstance(v, str) else v for v in r)
-                          for r in rows)
+        out[key] = sorted(
+            tuple(name.sub("<schema>", v) if isinstance(v, str) else v for v in r) for r in rows
+        )
     return out
 
 
@@ -69,8 +70,10 @@ async def test_provisioned_schema_equals_the_migrated_schema(runtime, engine):
         assert len(fast["columns"]) > 20 and fast["indexes"] and fast["constraints"]
         for part in fast:
             assert fast[part] == migrated[part], part
-        assert versions == {provisioned.schema: migrate.head("tenant"),
-                            scratch: migrate.head("tenant")}
+        assert versions == {
+            provisioned.schema: migrate.head("tenant"),
+            scratch: migrate.head("tenant"),
+        }
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {scratch} CASCADE")
@@ -81,8 +84,13 @@ def add_registry_row(engine: Engine, *, conflicting_table: bool = False) -> tupl
     slug = f"m-{secrets.token_hex(4)}"
     schema = schema_for_slug(slug)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO shared.tenants (slug, schema_name, name_zh) "
-                          "VALUES (:slug, :schema, '迁移测试')"), {"slug": slug, "schema": schema})
+        conn.execute(
+            text(
+                "INSERT INTO shared.tenants (slug, schema_name, name_zh) "
+                "VALUES (:slug, :schema, '迁移测试')"
+            ),
+            {"slug": slug, "schema": schema},
+        )
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
         if conflicting_table:  # the migration's CREATE TABLE users will fail on this
             conn.exec_driver_sql(f"CREATE TABLE {schema}.users (id int)")
@@ -91,20 +99,32 @@ def add_registry_row(engine: Engine, *, conflicting_table: bool = False) -> tupl
 
 def registry(engine: Engine, slug: str) -> Any:
     with engine.connect() as conn:
-        return conn.execute(text(
-            "SELECT schema_revision, migration_status, migration_error FROM shared.tenants "
-            "WHERE slug = :s"), {"s": slug}).mappings().one()
+        return (
+            conn.execute(
+                text(
+                    "SELECT schema_revision, migration_status, migration_error FROM shared.tenants "
+                    "WHERE slug = :s"
+                ),
+                {"s": slug},
+            )
+            .mappings()
+            .one()
+        )
 
 
 def tables_in(engine: Engine, schema: str) -> set[str]:
     with engine.connect() as conn:
-        return set(conn.execute(text(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
-            {"s": schema}).scalars())
+        return set(
+            conn.execute(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
+                {"s": schema},
+            ).scalars()
+        )
 
 
 async def test_migrate_tenants_skips_head_migrates_behind_records_failures_and_resumes(
-        runtime, engine, services):
+    runtime, engine, services
+):
     head = migrate.head("tenant")
     urls = {"default": services.database_url}
     # given one tenant at head, two that are behind, and one whose migration will fail
@@ -121,8 +141,11 @@ async def test_migrate_tenants_skips_head_migrates_behind_records_failures_and_r
     assert sorted(report.migrated) == sorted(slug for slug, _ in behind)
     assert list(report.failed) == [broken_slug] and not report.ok
     for slug, schema in behind:
-        assert registry(engine, slug) == {"schema_revision": head, "migration_status": "ok",
-                                          "migration_error": None}
+        assert registry(engine, slug) == {
+            "schema_revision": head,
+            "migration_status": "ok",
+            "migration_error": None,
+        }
         assert {"users", "roles", "audit_log", "alembic_version"} <= tables_in(engine, schema)
     # and the failure is recorded, with its cause, and its transaction left nothing half done
     failed = registry(engine, broken_slug)
@@ -136,8 +159,11 @@ async def test_migrate_tenants_skips_head_migrates_behind_records_failures_and_r
     rerun = await asyncio.to_thread(migrate.migrate_tenants, urls, parallelism=3, only=only)
     # then only the tenant that failed is processed, and now it succeeds
     assert rerun.at_head == 3 and rerun.migrated == [broken_slug] and rerun.ok
-    assert registry(engine, broken_slug) == {"schema_revision": head, "migration_status": "ok",
-                                             "migration_error": None}
+    assert registry(engine, broken_slug) == {
+        "schema_revision": head,
+        "migration_status": "ok",
+        "migration_error": None,
+    }
     with engine.connect() as conn:
         assert migrate.tenant_versions(conn, [broken_schema]) == {broken_schema: head}
 
@@ -150,8 +176,11 @@ async def test_parallel_migrations_each_land_in_their_own_schema(engine, service
     # given several tenants behind at once (Alembic's globals must not mix them up)
     rows = [add_registry_row(engine) for _ in range(6)]
     report = await asyncio.to_thread(
-        migrate.migrate_tenants, {"default": services.database_url}, parallelism=4,
-        only=[slug for slug, _ in rows])
+        migrate.migrate_tenants,
+        {"default": services.database_url},
+        parallelism=4,
+        only=[slug for slug, _ in rows],
+    )
     assert report.ok and sorted(report.migrated) == sorted(slug for slug, _ in rows)
     with engine.connect() as conn:
         versions = migrate.tenant_versions(conn, [schema for _, schema in rows])
@@ -176,9 +205,11 @@ def test_migrate_shared_is_idempotent_and_keeps_the_fail_closed_default(services
     migrate.migrate_shared(engine)  # a second run: nothing to do, no error
     with engine.connect() as conn:
         assert conn.exec_driver_sql(
-            "SELECT version_num FROM shared.alembic_version").scalar() == migrate.head("shared")
+            "SELECT version_num FROM shared.alembic_version"
+        ).scalar() == migrate.head("shared")
         setting = conn.exec_driver_sql(
             "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting r "
             "JOIN pg_database d ON d.oid = r.setdatabase "
-            "WHERE d.datname = current_database() AND r.setrole = 0").scalar()
+            "WHERE d.datname = current_database() AND r.setrole = 0"
+        ).scalar()
     assert "search_path=shared" in setting

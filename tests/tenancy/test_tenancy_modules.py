@@ -149,10 +149,10 @@ async def test_dependencies_are_enforced(tapi, aapi, operator, signed_in):
 
 async def test_unknown_module_and_failing_setup_change_nothing(tapi, aapi, operator, signed_in):
     t, _ = signed_in
-    assert error_code(await set_module(aapi, operator, t.slug, "nope", True)) == \
-        "VALIDATION_FAILED"
-    assert error_code(await set_module(aapi, operator, "no-such-tenant", "gizmo", True)) == \
-        "NOT_FOUND"
+    assert error_code(await set_module(aapi, operator, t.slug, "nope", True)) == "VALIDATION_FAILED"
+    assert (
+        error_code(await set_module(aapi, operator, "no-such-tenant", "gizmo", True)) == "NOT_FOUND"
+    )
     # when a module's set-up fails, the switch is rolled back with the rest of the request
     body = await set_module(aapi, operator, t.slug, "boom", True)
     assert error_code(body) == "INTERNAL_SERVER_ERROR"
@@ -193,12 +193,19 @@ def test_duplicate_root_fields_across_modules_are_refused():
             return "copy"
 
     # every way of spelling the same GraphQL field name is caught, for queries and mutations
-    for query_type, mutation_type, field in ((SameName, None, "Query.gizmoGreeting"),
-                                             (ExplicitName, None, "Query.gizmoGreeting"),
-                                             (CamelName, None, "Query.gizmoGreeting"),
-                                             (None, SameMutation, "Mutation.gizmoPoke")):
-        copycat = Module(key="copycat", title_zh="仿冒", title_en="Copycat", query=query_type,
-                         mutation=mutation_type)
+    for query_type, mutation_type, field in (
+        (SameName, None, "Query.gizmoGreeting"),
+        (ExplicitName, None, "Query.gizmoGreeting"),
+        (CamelName, None, "Query.gizmoGreeting"),
+        (None, SameMutation, "Mutation.gizmoPoke"),
+    ):
+        copycat = Module(
+            key="copycat",
+            title_zh="仿冒",
+            title_en="Copycat",
+            query=query_type,
+            mutation=mutation_type,
+        )
         expected = rf"^{re.escape(field)} is declared by both Gizmo"
         with pytest.raises(SchemaAssemblyError, match=expected):
             build_tenant_schema((GIZMO_BASE, GIZMO, copycat))
@@ -228,7 +235,9 @@ def test_module_root_field_without_access_is_refused():
         async def wide_open_write(self) -> str:
             return "anyone"
 
-    for module in (Module(key="leaky", title_zh="漏", title_en="Leaky", query=OpenQuery),
-                   Module(key="leakier", title_zh="漏", title_en="Leaky", mutation=OpenMutation)):
+    for module in (
+        Module(key="leaky", title_zh="漏", title_en="Leaky", query=OpenQuery),
+        Module(key="leakier", title_zh="漏", title_en="Leaky", mutation=OpenMutation),
+    ):
         with pytest.raises(SchemaAssemblyError, match="declares no access"):
             build_tenant_schema((module,))

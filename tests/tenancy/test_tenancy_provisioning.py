@@ -31,14 +31,18 @@ from wuye.tenancy.provisioning import NewTenant, create_tenant
 
 def new_spec(slug: str | None = None, **kw) -> NewTenant:
     kw.setdefault("admin_phone", new_phone())
-    return NewTenant(slug=unique_slug("p") if slug is None else slug, name_zh="幸福物业",
-                     name_en="Happy PM", admin_name="王经理", **kw)
+    return NewTenant(
+        slug=unique_slug("p") if slug is None else slug,
+        name_zh="幸福物业",
+        name_en="Happy PM",
+        admin_name="王经理",
+        **kw,
+    )
 
 
 async def provision(runtime, spec: NewTenant, modules=TEST_MODULES):
     async with runtime.db.shared_session() as s:
-        done = await create_tenant(s, spec, modules=modules, changed_by="tests",
-                                   invite_ttl_s=3600)
+        done = await create_tenant(s, spec, modules=modules, changed_by="tests", invite_ttl_s=3600)
         await s.commit()
     return done
 
@@ -46,8 +50,11 @@ async def provision(runtime, spec: NewTenant, modules=TEST_MODULES):
 async def test_create_tenant_builds_everything(runtime, api):
     load_all()
     host = unique_host()
-    spec = new_spec(domains=(host, f"www.{host}"), modules=("gizmo",),
-                    module_config={"gizmo": {"greeting": "你好"}})
+    spec = new_spec(
+        domains=(host, f"www.{host}"),
+        modules=("gizmo",),
+        module_config={"gizmo": {"greeting": "你好"}},
+    )
     ENABLED_CALLS.clear()
     # when a tenant is provisioned
     done = await provision(runtime, spec)
@@ -58,27 +65,50 @@ async def test_create_tenant_builds_everything(runtime, api):
     assert row["schema_revision"] == migrate.head("tenant") and row["migration_status"] == "ok"
     assert row["app_name"] == "幸福物业"  # branding defaults to the company name
     async with runtime.db.shared_session() as s:
-        domains = (await s.execute(text(
-            "SELECT hostname, is_primary FROM shared.domains WHERE tenant_id = :t "
-            "ORDER BY hostname"), {"t": done.tenant_id})).all()
-        modules = (await s.execute(text(
-            "SELECT module_key, enabled, config, changed_by FROM shared.tenant_modules "
-            "WHERE tenant_id = :t ORDER BY module_key"), {"t": done.tenant_id})).all()
+        domains = (
+            await s.execute(
+                text(
+                    "SELECT hostname, is_primary FROM shared.domains WHERE tenant_id = :t "
+                    "ORDER BY hostname"
+                ),
+                {"t": done.tenant_id},
+            )
+        ).all()
+        modules = (
+            await s.execute(
+                text(
+                    "SELECT module_key, enabled, config, changed_by FROM shared.tenant_modules "
+                    "WHERE tenant_id = :t ORDER BY module_key"
+                ),
+                {"t": done.tenant_id},
+            )
+        ).all()
     assert dict(domains) == {host: True, f"www.{host}": False}  # the first one is primary
     # and the module asked for is on, with its config, plus what it depends on
-    assert modules == [("gizmo", True, {"greeting": "你好"}, "tests"),
-                       ("gizmobase", True, {}, "tests")]
+    assert modules == [
+        ("gizmo", True, {"greeting": "你好"}, "tests"),
+        ("gizmobase", True, {}, "tests"),
+    ]
     # and the schema has every tenant table plus its own Alembic version table, at head
     async with runtime.db.tenant_session(done.schema) as s:
-        tables = set(await s.scalars(text(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
-            {"s": done.schema}))
+        tables = set(
+            await s.scalars(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
+                {"s": done.schema},
+            )
+        )
         version = await s.scalar(text(f"SELECT version_num FROM {done.schema}.alembic_version"))
         roles = {r.key: r for r in await s.scalars(select(Role))}
         users = list(await s.scalars(select(User)))
-        admin_roles = list(await s.scalars(
-            text("SELECT r.key FROM roles r JOIN user_roles ur ON ur.role_id = r.id "
-                 "WHERE ur.user_id = :u"), {"u": done.admin_user_id}))
+        admin_roles = list(
+            await s.scalars(
+                text(
+                    "SELECT r.key FROM roles r JOIN user_roles ur ON ur.role_id = r.id "
+                    "WHERE ur.user_id = :u"
+                ),
+                {"u": done.admin_user_id},
+            )
+        )
         invite = await s.scalar(select(Invite).where(Invite.user_id == done.admin_user_id))
     assert tables == set(TenantBase.metadata.tables) | {"alembic_version"}
     assert version == migrate.head("tenant")
@@ -88,17 +118,18 @@ async def test_create_tenant_builds_everything(runtime, api):
     assert GIZMO_USE.key in roles["manager"].permissions
     assert roles["tenant_admin"].permissions == ["*"]
     # and the first admin exists, has no password yet, and holds an unused invitation
-    assert [(u.id, u.kind, u.name, u.phone, u.password_hash, u.all_communities)
-            for u in users] == [(done.admin_user_id, "staff", "王经理", spec.admin_phone, None,
-                                 True)]
+    assert [(u.id, u.kind, u.name, u.phone, u.password_hash, u.all_communities) for u in users] == [
+        (done.admin_user_id, "staff", "王经理", spec.admin_phone, None, True)
+    ]
     assert admin_roles == ["tenant_admin"]
     assert invite.used_at is None and invite.token_hash == hash_token(done.admin_invite)
     # and each module's on_enable ran inside the new schema, after the admin was created
     assert sorted(ENABLED_CALLS) == [("gizmo", spec.slug, 1), ("gizmobase", spec.slug, 1)]
     # and the invitation lets the admin in
     async with runtime.db.tenant_session(done.schema) as s:
-        await identity.accept_invite(s, raw=done.admin_invite, password="first-pass-1",
-                                     passwords=runtime.passwords)
+        await identity.accept_invite(
+            s, raw=done.admin_invite, password="first-pass-1", passwords=runtime.passwords
+        )
         await s.commit()
     me = await login(api, spec.slug, spec.admin_phone, "first-pass-1")
     assert me["user"]["roles"] == [{"key": "tenant_admin"}]
@@ -125,12 +156,17 @@ async def test_failure_midway_leaves_nothing_behind(runtime):
     assert await tenant_row(runtime, spec.slug) is None
     assert not await schema_exists(runtime, "t_" + spec.slug.replace("-", "_"))
     async with runtime.db.shared_session() as s:
-        assert await s.scalar(text(
-            "SELECT count(*) FROM shared.domains WHERE hostname = :h"), {"h": host}) == 0
+        assert (
+            await s.scalar(
+                text("SELECT count(*) FROM shared.domains WHERE hostname = :h"), {"h": host}
+            )
+            == 0
+        )
     assert await runtime.directory.by_slug(spec.slug) is None
     # and the slug is free to use again
-    done = await provision(runtime, new_spec(spec.slug), modules=[m for m in TEST_MODULES
-                                                                   if m is not BOOM])
+    done = await provision(
+        runtime, new_spec(spec.slug), modules=[m for m in TEST_MODULES if m is not BOOM]
+    )
     assert done.slug == spec.slug
 
 
@@ -157,22 +193,42 @@ async def test_duplicate_slug_or_domain_is_a_conflict(runtime):
         assert await s.scalar(text("SELECT count(*) FROM users")) == 1
 
 
-@pytest.mark.parametrize("slug", [
-    "admin", "www", "api", "shared", "public", "Acme", "ab", "-abc", "abc-", "a_bc", "1abc",
-    "a" * 41, "ab c", "ab;drop", "acme.example", "",
-])
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "admin",
+        "www",
+        "api",
+        "shared",
+        "public",
+        "Acme",
+        "ab",
+        "-abc",
+        "abc-",
+        "a_bc",
+        "1abc",
+        "a" * 41,
+        "ab c",
+        "ab;drop",
+        "acme.example",
+        "",
+    ],
+)
 async def test_reserved_or_invalid_slug_is_refused(runtime, slug):
     err = await expect_app_error(runtime, new_spec(slug), "VALIDATION_FAILED")
     assert err.params.get("field") == "slug"
     assert await tenant_row(runtime, slug) is None
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"name_zh": "  "}, "nameZh"),
-    ({"primary_color": "blue"}, "primaryColor"),
-    ({"time_zone": "Mars/Olympus"}, "timeZone"),
-    ({"modules": ("nope",)}, "modules"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name_zh": "  "}, "nameZh"),
+        ({"primary_color": "blue"}, "primaryColor"),
+        ({"time_zone": "Mars/Olympus"}, "timeZone"),
+        ({"modules": ("nope",)}, "modules"),
+    ],
+)
 async def test_other_invalid_input_is_refused_before_any_write(runtime, change, field):
     spec = new_spec()
     for name, value in change.items():

@@ -63,21 +63,28 @@ async def test_x_tenant_header_resolves_and_wins_over_host(api, runtime):
     assert both == b.slug
 
 
-@pytest.mark.parametrize("headers", [
-    {"x-tenant": "no-such-tenant"},
-    {"host": "no-such-tenant.localhost"},
-    {"host": "unknown.example.cn"},
-    {},  # the client's default Host ("test"): no tenant there
-    {"host": "localhost"},  # the bare platform domain is nobody's
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-tenant": "no-such-tenant"},
+        {"host": "no-such-tenant.localhost"},
+        {"host": "unknown.example.cn"},
+        {},  # the client's default Host ("test"): no tenant there
+        {"host": "localhost"},  # the bare platform domain is nobody's
+    ],
+)
 async def test_unknown_tenant_is_a_404_never_a_fallback(api, tenant, headers):
     # given at least one tenant exists (it must not become anyone's default)
     assert await refused(api, 404, headers=headers) == "TENANT_NOT_FOUND"
 
 
 async def test_lookalike_hosts_do_not_resolve(api, tenant):
-    for host in (f"x.{tenant.slug}.localhost", f"{tenant.slug}.localhost.evil.example",
-                 f"{tenant.slug}localhost", f"evil{tenant.slug}.localhost"):
+    for host in (
+        f"x.{tenant.slug}.localhost",
+        f"{tenant.slug}.localhost.evil.example",
+        f"{tenant.slug}localhost",
+        f"evil{tenant.slug}.localhost",
+    ):
         assert await refused(api, 404, headers={"host": host}) == "TENANT_NOT_FOUND", host
 
 
@@ -89,16 +96,18 @@ async def test_suspended_tenant_is_a_403(api, runtime, tenant):
     await runtime.directory.invalidate()
     # when it is addressed in any way, including a public login, then it is refused
     assert await refused(api, 403, tenant=tenant.slug) == "TENANT_SUSPENDED"
-    assert await refused(api, 403, headers={"host": f"{tenant.slug}.localhost"}) == \
-        "TENANT_SUSPENDED"
-    r = await api.post("mutation { logout(input: {refreshToken: \"x\"}) }", tenant=tenant.slug)
+    assert (
+        await refused(api, 403, headers={"host": f"{tenant.slug}.localhost"}) == "TENANT_SUSPENDED"
+    )
+    r = await api.post('mutation { logout(input: {refreshToken: "x"}) }', tenant=tenant.slug)
     assert r.status_code == 403
     # and it is not among the active tenants the workers fan out to
     assert tenant.slug not in {t.slug for t in await runtime.directory.all_active()}
 
 
 async def test_suspending_through_the_admin_api_takes_effect_on_the_next_request(
-        api, admin_api, runtime, tenant):
+    api, admin_api, runtime, tenant
+):
     _, op_token = await operator_login(admin_api, runtime)
     # given the tenant is resolved (and cached) by a first request
     assert await resolved_slug(api, tenant=tenant.slug) == tenant.slug
@@ -123,11 +132,16 @@ async def _wait_for(predicate) -> None:
 
 
 async def test_another_process_clears_its_cache_when_invalidation_is_published(
-        runtime, services, settings, tenant):
+    runtime, services, settings, tenant
+):
     # given a second directory (another process) with its own Redis connection, listening
     other_redis = aioredis.from_url(services.redis_url)
-    other = TenantDirectory(runtime.db, platform_domain=settings.platform_domain,
-                            redis=other_redis, channel=runtime.directory.channel)
+    other = TenantDirectory(
+        runtime.db,
+        platform_domain=settings.platform_domain,
+        redis=other_redis,
+        channel=runtime.directory.channel,
+    )
     listener = asyncio.create_task(other.listen_for_invalidation())
 
     async def subscribed() -> bool:
@@ -180,9 +194,14 @@ async def test_a_lookup_racing_an_invalidation_is_not_cached(runtime, settings, 
 
     async def lookup_is_waiting() -> bool:
         async with runtime.db.shared_session() as s:
-            return bool(await s.scalar(text(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted "
-                "AND relation = 'shared.tenant_modules'::regclass")))
+            return bool(
+                await s.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                        "AND relation = 'shared.tenant_modules'::regclass"
+                    )
+                )
+            )
 
     try:
         await _wait_for(lookup_is_waiting)

@@ -123,10 +123,13 @@ async def test_unrouted_session_fails_closed(pair, runtime, one_conn_db):
     a, _, _ = pair
     # given the database default search_path, set by the shared migration
     async with runtime.db.shared_session() as s:
-        settings = await s.scalar(text(
-            "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting r "
-            "JOIN pg_database d ON d.oid = r.setdatabase "
-            "WHERE d.datname = current_database() AND r.setrole = 0"))
+        settings = await s.scalar(
+            text(
+                "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting r "
+                "JOIN pg_database d ON d.oid = r.setdatabase "
+                "WHERE d.datname = current_database() AND r.setrole = 0"
+            )
+        )
         assert "search_path=shared" in settings
         assert await s.scalar(text("SHOW search_path")) == "shared"
     # when an unrouted session queries a tenant table, through the ORM or raw SQL
@@ -146,10 +149,26 @@ async def test_unrouted_session_fails_closed(pair, runtime, one_conn_db):
     assert isinstance(failure.value.orig, psycopg.errors.UndefinedTable)
 
 
-@pytest.mark.parametrize("name", [
-    "public", "shared", "t_", "T_acme", "t_Acme", "acme", "t-acme", "t_acme;drop schema shared",
-    "t_acme, public", 't_acme"', "t_acme\n", " t_acme", "t_" + "a" * 41, "pg_catalog", "",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "public",
+        "shared",
+        "t_",
+        "T_acme",
+        "t_Acme",
+        "acme",
+        "t-acme",
+        "t_acme;drop schema shared",
+        "t_acme, public",
+        't_acme"',
+        "t_acme\n",
+        " t_acme",
+        "t_" + "a" * 41,
+        "pg_catalog",
+        "",
+    ],
+)
 def test_invalid_schema_names_are_refused(name):
     with pytest.raises(InvalidSchemaName):
         validate_schema_name(name)

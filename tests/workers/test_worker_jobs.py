@@ -73,8 +73,15 @@ async def test_job_with_its_module_disabled_does_nothing(rt):
     switched = await make_tenant(rt, modules=("testmod",))
     await rt.directory.by_slug(switched.slug)
     async with rt.db.shared_session() as s:
-        await tenancy.set_module(s, slug=switched.slug, key="testmod", enabled=False,
-                                 config=None, changed_by="tests", modules=rt.modules)
+        await tenancy.set_module(
+            s,
+            slug=switched.slug,
+            key="testmod",
+            enabled=False,
+            config=None,
+            changed_by="tests",
+            modules=rt.modules,
+        )
         await s.commit()
     marker = secrets.token_hex(4)
     jobs = [await enqueue(rt, record_effect, t.slug, marker=marker) for t in (never, switched)]
@@ -95,16 +102,16 @@ async def test_cron_fan_out_enqueues_one_job_per_enabled_tenant_once_per_minute(
     async with rt.db.shared_session() as s:
         await tenancy.set_status(s, slug=suspended.slug, status="suspended")
         await s.commit()
-    expected = {t.slug for t in await rt.directory.all_active()
-                if rt.module_enabled(t, "testmod")}
+    expected = {t.slug for t in await rt.directory.all_active() if rt.module_enabled(t, "testmod")}
     assert {a.slug, b.slug} <= expected
     assert not {without.slug, suspended.slug} & expected
     minute = datetime(2031, 5, 4, 8, 30, tzinfo=UTC)
 
     # when the fan-out runs, then runs again for the same minute
     first = await fan_out(rt, "cron_tick", module="testmod", scheduled=minute)
-    again = await fan_out(rt, "cron_tick", module="testmod", scheduled=minute + timedelta(
-        seconds=20))
+    again = await fan_out(
+        rt, "cron_tick", module="testmod", scheduled=minute + timedelta(seconds=20)
+    )
 
     # then one job per enabled tenant, and nothing new the second time
     assert {jid.split(":")[-2] for jid in first} == expected
@@ -145,19 +152,34 @@ async def test_run_worker_as_a_task_until_cancelled_leaves_the_runtime_open(rt):
 
 
 def test_worker_settings_from_settings_without_connecting(settings):
-    s = settings.model_copy(update={
-        "redis_url": "unix:///nowhere/redis.socket", "worker_max_jobs": 123,
-        "worker_job_timeout_s": 45, "database_url": "postgresql+psycopg://nobody@/nowhere"})
+    s = settings.model_copy(
+        update={
+            "redis_url": "unix:///nowhere/redis.socket",
+            "worker_max_jobs": 123,
+            "worker_job_timeout_s": 45,
+            "database_url": "postgresql+psycopg://nobody@/nowhere",
+        }
+    )
     cls = worker_settings(s, modules=(TESTMOD,))
     assert cls.max_jobs == 123 and cls.job_timeout == 45
     assert cls.queue_name == s.queue_name
     assert cls.redis_settings.unix_socket_path == "/nowhere/redis.socket"
     assert {f.name for f in cls.functions} == {
-        "record_effect", "flaky_effect", "slow_effect", "cron_tick", OUTBOX_JOB}
+        "record_effect",
+        "flaky_effect",
+        "slow_effect",
+        "cron_tick",
+        OUTBOX_JOB,
+    }
     assert {c.name for c in cls.cron_jobs} == {
-        f"{s.queue_name}:cron:outbox_sweep", f"{s.queue_name}:cron:cron_tick"}
-    tcp = worker_settings(Settings(redis_url="redis://cache.internal:6380/2",
-                                   database_url="postgresql+psycopg://x@/y"), modules=())
+        f"{s.queue_name}:cron:outbox_sweep",
+        f"{s.queue_name}:cron:cron_tick",
+    }
+    tcp = worker_settings(
+        Settings(
+            redis_url="redis://cache.internal:6380/2", database_url="postgresql+psycopg://x@/y"
+        ),
+        modules=(),
+    )
     rs = tcp.redis_settings
-    assert (rs.host, rs.port, rs.database, rs.unix_socket_path) == ("cache.internal", 6380, 2,
-                                                                     None)
+    assert (rs.host, rs.port, rs.database, rs.unix_socket_path) == ("cache.internal", 6380, 2, None)

@@ -32,9 +32,14 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 async def rt(settings, services) -> AsyncIterator[Runtime]:
     # A queue of its own (no other test's jobs) and a sweep that waits 1 s, not 2 min.
-    own = settings.model_copy(update={
-        "queue_name": f"{settings.queue_name}:kill", "outbox_sweep_after_s": 1,
-        "database_url": services.database_url, "redis_url": services.redis_url})
+    own = settings.model_copy(
+        update={
+            "queue_name": f"{settings.queue_name}:kill",
+            "outbox_sweep_after_s": 1,
+            "database_url": services.database_url,
+            "redis_url": services.redis_url,
+        }
+    )
     runtime = build_runtime(own, services, modules=(TESTMOD,))
     yield runtime
     await runtime.close()
@@ -49,12 +54,22 @@ def worker_log(tmp_path) -> Iterator[IO[bytes]]:
 
 def _start_worker(rt: Runtime, log: Any) -> subprocess.Popen[bytes]:
     s = rt.settings
-    env = {**os.environ, "WUYE_ENV": "test", "WUYE_DATABASE_URL": s.database_url,
-           "WUYE_REDIS_URL": s.redis_url, "WUYE_QUEUE_NAME": s.queue_name,
-           "WUYE_REDIS_PREFIX": s.redis_prefix,
-           "WUYE_OUTBOX_SWEEP_AFTER_S": str(s.outbox_sweep_after_s)}
-    return subprocess.Popen([sys.executable, str(HERE / "worker_proc.py")], env=env,
-                            cwd=tempfile.gettempdir(), stdout=log, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "WUYE_ENV": "test",
+        "WUYE_DATABASE_URL": s.database_url,
+        "WUYE_REDIS_URL": s.redis_url,
+        "WUYE_QUEUE_NAME": s.queue_name,
+        "WUYE_REDIS_PREFIX": s.redis_prefix,
+        "WUYE_OUTBOX_SWEEP_AFTER_S": str(s.outbox_sweep_after_s),
+    }
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "worker_proc.py")],
+        env=env,
+        cwd=tempfile.gettempdir(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 async def _until(check: Callable[[], Awaitable[Any]], what: str, within: float = 10.0) -> Any:
@@ -76,8 +91,7 @@ async def test_killed_worker_mid_job_effect_happens_exactly_once(rt, worker_log)
     try:
         # given a worker in the middle of the job (its effect written, not committed)
         workers.append(_start_worker(rt, worker_log))
-        await _until(lambda: rt.redis.exists(f"{prefix}:started:{marker}"), "job start",
-                     within=15)
+        await _until(lambda: rt.redis.exists(f"{prefix}:started:{marker}"), "job start", within=15)
         # when it is killed
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(5)

@@ -50,11 +50,25 @@ def _intent_of(job_id: str) -> int:
 
 
 async def _context(rt: Runtime, slug: str) -> Context:
-    request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": [],
-                       "query_string": b"", "client": ("127.0.0.1", 1234)})
-    return Context(runtime=rt, request=request, surface=Surface.TENANT,
-                   tenant=await rt.directory.by_slug(slug), lang="zh", request_id="req-1",
-                   claims=None)
+    request = Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "path": "/graphql",
+            "headers": [],
+            "query_string": b"",
+            "client": ("127.0.0.1", 1234),
+        }
+    )
+    return Context(
+        runtime=rt,
+        request=request,
+        surface=Surface.TENANT,
+        tenant=await rt.directory.by_slug(slug),
+        lang="zh",
+        request_id="req-1",
+        claims=None,
+    )
 
 
 async def test_enqueue_after_commit_relays_only_once_the_request_commits(rt, tenant):
@@ -89,8 +103,9 @@ async def test_dedup_key_records_an_intent_once(rt, tenant):
     ids = []
     for _ in range(2):
         ctx = await _context(rt, tenant.slug)
-        ids.append(await enqueue_after_commit(ctx, job=record_effect, args={"marker": key},
-                                              dedup_key=key))
+        ids.append(
+            await enqueue_after_commit(ctx, job=record_effect, args={"marker": key}, dedup_key=key)
+        )
         await ctx.finish(commit=True)
     assert ids[0] is not None and ids[1] is None
     await drain(rt)
@@ -125,8 +140,9 @@ async def test_an_intent_run_twice_does_its_work_once(rt, tenant):
 
 async def test_a_failed_run_records_the_attempt_and_retries(rt, tenant):
     marker = secrets.token_hex(4)
-    intent_id = await new_intent(rt, tenant.schema, tenant.slug, "flaky_effect",
-                                 marker=marker, fail_times=1)
+    intent_id = await new_intent(
+        rt, tenant.schema, tenant.slug, "flaky_effect", marker=marker, fail_times=1
+    )
     with pytest.raises(Retry):
         await run_outbox_intent({"runtime": rt, "job_try": 1}, intent_id)
     row = await intent(rt, intent_id)
@@ -181,13 +197,16 @@ async def test_sweep_recovers_intents_lost_in_a_redis_flush(rt, tenant):
 
 
 async def test_concurrent_sweeps_enqueue_each_intent_once(rt, tenant):
-    ids = [await new_intent(rt, tenant.schema, tenant.slug, "record_effect", marker=f"m{i}")
-           for i in range(20)]
+    ids = [
+        await new_intent(rt, tenant.schema, tenant.slug, "record_effect", marker=f"m{i}")
+        for i in range(20)
+    ]
     await asyncio.gather(*(sweep_outbox(rt) for _ in range(4)))
     per_intent = Counter(_intent_of(j) for j in await queued(rt))
     assert all(per_intent[i] == 1 for i in ids)
     await drain(rt)
     async with rt.db.shared_session() as s:
-        pending = await s.scalars(select(OutboxIntent.id).where(
-            OutboxIntent.id.in_(ids), OutboxIntent.done_at.is_(None)))
+        pending = await s.scalars(
+            select(OutboxIntent.id).where(OutboxIntent.id.in_(ids), OutboxIntent.done_at.is_(None))
+        )
         assert list(pending) == []

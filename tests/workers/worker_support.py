@@ -24,8 +24,15 @@ TICK = "testmod.tick"
 
 
 def _effect(session: Any, tenant: str, marker: str, action: str = EFFECT) -> None:
-    session.add(AuditLog(actor_kind="system", action=action, object_type="test",
-                         object_id=marker, detail={"tenant": tenant}))
+    session.add(
+        AuditLog(
+            actor_kind="system",
+            action=action,
+            object_type="test",
+            object_id=marker,
+            detail={"tenant": tenant},
+        )
+    )
 
 
 @tenant_job(module="testmod")
@@ -40,8 +47,9 @@ async def cron_tick(ctx: dict[str, Any], tenant: str, *, session: Any) -> None:
 
 
 @tenant_job(module="testmod")
-async def flaky_effect(ctx: dict[str, Any], tenant: str, *, session: Any, marker: str,
-                       fail_times: int) -> str:
+async def flaky_effect(
+    ctx: dict[str, Any], tenant: str, *, session: Any, marker: str, fail_times: int
+) -> str:
     """Writes its effect, then fails on its first ``fail_times`` runs (counted in Redis)."""
     _effect(session, tenant, marker)
     await session.flush()
@@ -67,9 +75,13 @@ async def slow_effect(ctx: dict[str, Any], tenant: str, *, session: Any, marker:
     raise TimeoutError("the gate never opened")
 
 
-TESTMOD = Module(key="testmod", title_zh="测试模块", title_en="Test module",
-                 jobs=(record_effect, flaky_effect, slow_effect),
-                 cron=(CronSpec(cron_tick, minute=None),))
+TESTMOD = Module(
+    key="testmod",
+    title_zh="测试模块",
+    title_en="Test module",
+    jobs=(record_effect, flaky_effect, slow_effect),
+    cron=(CronSpec(cron_tick, minute=None),),
+)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -78,12 +90,17 @@ TESTMOD = Module(key="testmod", title_zh="测试模块", title_en="Test module",
 async def effects(runtime: Runtime, schema: str, marker: str, action: str = EFFECT) -> int:
     """Effect rows with ``marker`` in ``schema`` (read through a routed session)."""
     async with runtime.db.tenant_session(schema) as s:
-        return int(await s.scalar(select(func.count()).select_from(AuditLog).where(
-            AuditLog.action == action, AuditLog.object_id == marker)) or 0)
+        return int(
+            await s.scalar(
+                select(func.count())
+                .select_from(AuditLog)
+                .where(AuditLog.action == action, AuditLog.object_id == marker)
+            )
+            or 0
+        )
 
 
-async def new_intent(runtime: Runtime, schema: str, tenant: str, job: str,
-                     **args: Any) -> int:
+async def new_intent(runtime: Runtime, schema: str, tenant: str, job: str, **args: Any) -> int:
     """An intent committed in a tenant transaction, as a request would (no relay)."""
     async with runtime.db.tenant_session(schema) as s:
         intent_id = await add_intent(s, tenant=tenant, job=job, args=args)
