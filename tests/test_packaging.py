@@ -30,8 +30,6 @@ def test_every_package_folder_is_listed_in_pyproject():
     for name, folder in roots.items():
         for init in folder.rglob("*.py"):
             rel = init.parent.relative_to(folder)
-            if "versions" in rel.parts or (rel.parts[:1] == ("migrations",) and rel.parts[1:]):
-                continue  # Alembic scripts ship as package data
             if "__pycache__" not in rel.parts:
                 found.add(".".join((name, *rel.parts)))
     assert found == listed

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from arq.jobs import Job
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.modules.base import Module
 from wuye.observability import tenant_var
-from wuye.tenancy.directory import TenantInfo, _info  # _info: built as the directory does
-from wuye.tenancy.models import Tenant, TenantModule
+from wuye.tenancy.directory import TenantInfo, read_tenant
+from wuye.tenancy.models import Tenant
 
 if TYPE_CHECKING:
     from wuye.runtime import Runtime
@@ -96,20 +95,11 @@ def tenant_jobs(modules: Sequence[Module]) -> dict[str, Callable[..., Awaitable[
 
 async def load_tenant(session: AsyncSession, slug: str) -> TenantInfo | None:
     """The tenant as the registry says right now, read in ``session`` (a default-cluster one)."""
-    tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
-    if tenant is None:
-        return None
-    rows = await session.execute(
-        select(TenantModule.module_key, TenantModule.config).where(
-            TenantModule.tenant_id == tenant.id, TenantModule.enabled
-        )
-    )
-    return _info(tenant, {key: config or {} for key, config in rows})
+    return await read_tenant(session, Tenant.slug == slug)
 
 
 async def fresh_tenant(runtime: Runtime, slug: str) -> TenantInfo | None:
-    async with runtime.db.shared_session() as session:
-        return await load_tenant(session, slug)
+    return await runtime.directory.fresh(slug)
 
 
 def skip_reason(runtime: Runtime, info: TenantInfo | None, module: str | None) -> str | None:

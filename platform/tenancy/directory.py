@@ -118,7 +118,7 @@ class TenantDirectory:
             tenants = (
                 await s.scalars(select(Tenant).where(Tenant.status == "active").order_by(Tenant.id))
             ).all()
-            modules = await self._modules(s, [t.id for t in tenants])
+            modules = await _enabled_modules(s, [t.id for t in tenants])
         return [_info(t, modules.get(t.id, {})) for t in tenants]
 
     # --- cache -----------------------------------------------------------------------------
@@ -177,27 +177,36 @@ class TenantDirectory:
 
     # --- loading ---------------------------------------------------------------------------
 
+    async def fresh(self, slug: str) -> TenantInfo | None:
+        """The tenant as the registry says right now (jobs: a suspension a second ago counts)."""
+        return await self._load(Tenant.slug == slug)
+
     async def _load(self, where: Any) -> TenantInfo | None:
         async with self.db.shared_session() as s:
-            tenant = await s.scalar(select(Tenant).where(where))
-            if tenant is None:
-                return None
-            modules = await self._modules(s, [tenant.id])
-        return _info(tenant, modules.get(tenant.id, {}))
+            return await read_tenant(s, where)
 
     async def _load_by_domain(self, host: str) -> TenantInfo | None:
         return await self._load(
             Tenant.id == select(Domain.tenant_id).where(Domain.hostname == host).scalar_subquery()
         )
 
-    @staticmethod
-    async def _modules(s: Any, tenant_ids: list[int]) -> dict[int, dict[str, Any]]:
-        rows = await s.execute(
-            select(TenantModule.tenant_id, TenantModule.module_key, TenantModule.config).where(
-                TenantModule.tenant_id.in_(tenant_ids), TenantModule.enabled
-            )
+
+async def read_tenant(session: Any, where: Any) -> TenantInfo | None:
+    """The one tenant matching ``where`` (e.g. ``Tenant.slug == slug``), read in ``session``."""
+    tenant = await session.scalar(select(Tenant).where(where))
+    if tenant is None:
+        return None
+    modules = await _enabled_modules(session, [tenant.id])
+    return _info(tenant, modules.get(tenant.id, {}))
+
+
+async def _enabled_modules(session: Any, tenant_ids: list[int]) -> dict[int, dict[str, Any]]:
+    rows = await session.execute(
+        select(TenantModule.tenant_id, TenantModule.module_key, TenantModule.config).where(
+            TenantModule.tenant_id.in_(tenant_ids), TenantModule.enabled
         )
-        out: dict[int, dict[str, Any]] = {}
-        for tenant_id, key, config in rows:
-            out.setdefault(tenant_id, {})[key] = config or {}
-        return out
+    )
+    out: dict[int, dict[str, Any]] = {}
+    for tenant_id, key, config in rows:
+        out.setdefault(tenant_id, {})[key] = config or {}
+    return out
