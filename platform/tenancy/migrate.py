@@ -2,16 +2,19 @@
 
 ``migrate_all`` is what ``wuye migrate`` runs. It never runs at app start-up. Tenants at
 head are skipped after one query over all version tables; each other tenant migrates in
-its own transaction (bounded parallelism) and its outcome is recorded in
-``shared.tenants`` so a rerun resumes with what failed or is still behind.
+its own transaction and its outcome is recorded in ``shared.tenants``, so a rerun resumes
+with what failed or is still behind. Many tenants behind are split over up to
+``parallelism`` worker processes (Alembic's ``context``/``op`` are process-global, so
+threads cannot run migrations side by side).
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -29,9 +32,9 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _VERSION_CHUNK = 500  # version tables read per UNION ALL statement
 # Alembic's `context` and `op` are module-global proxies: two migrations running at once in
-# one process (our worker threads) would use each other's connection and schema. So the
-# Alembic part runs one at a time per process; true parallel DDL would need processes.
+# one process would use each other's connection and schema. Parallel runs use processes.
 _ALEMBIC_LOCK = threading.Lock()
+MIN_TENANTS_PER_PROCESS = 20  # below this a worker process costs more than it saves
 
 
 def alembic_config(env: str) -> Config:
@@ -147,49 +150,79 @@ def _migrate_one(engine: Engine, registry: Engine, slug: str, schema: str) -> st
     return None
 
 
+def _migrate_batch(url: str, registry_url: str, tenants: list[tuple[str, str]]) -> list[str | None]:
+    """Migrate (slug, schema) pairs one after another; the error of each, or None.
+
+    Runs in this process or in a worker process (so it takes URLs, not engines)."""
+    engine = sync_engine(url)
+    registry = engine if url == registry_url else sync_engine(registry_url)
+    try:
+        return [_migrate_one(engine, registry, slug, schema) for slug, schema in tenants]
+    finally:
+        engine.dispose()
+        registry.dispose()
+
+
+def _migrate_spread(
+    url: str, registry_url: str, tenants: list[tuple[str, str]], processes: int
+) -> list[str | None]:
+    """``_migrate_batch`` over ``processes`` worker processes (or here, for one)."""
+    if processes <= 1:
+        return _migrate_batch(url, registry_url, tenants)
+    chunks = [tenants[i::processes] for i in range(processes)]
+    spawn = multiprocessing.get_context("spawn")  # no forked copies of pools or event loops
+    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
+        results = pool.map(_migrate_batch, [url] * processes, [registry_url] * processes, chunks)
+        errors = {
+            slug: err
+            for chunk, res in zip(chunks, results, strict=True)
+            for (slug, _), err in zip(chunk, res, strict=True)
+        }
+    return [errors[slug] for slug, _ in tenants]
+
+
 def migrate_tenants(
-    urls: dict[str, str], *, parallelism: int = 4, only: list[str] | None = None
+    urls: dict[str, str],
+    *,
+    parallelism: int = 4,
+    only: list[str] | None = None,
+    min_per_process: int = MIN_TENANTS_PER_PROCESS,
 ) -> MigrateReport:
     started = time.perf_counter()
     report = MigrateReport()
     target = head("tenant")
-    engines: dict[str, Engine] = {}
+    registry_url = urls[DEFAULT_CLUSTER]
+    registry = sync_engine(registry_url)
     try:
-        main = engines[DEFAULT_CLUSTER] = sync_engine(urls[DEFAULT_CLUSTER], parallelism)
-        with main.connect() as conn:
+        with registry.connect() as conn:
             rows = conn.execute(
                 text("SELECT slug, schema_name, cluster FROM shared.tenants ORDER BY id")
             ).all()
-        if only is not None:
-            rows = [r for r in rows if r.slug in set(only)]
-        report.tenants = len(rows)
-        by_cluster: dict[str, list[Any]] = {}
-        for r in rows:
-            by_cluster.setdefault(r.cluster, []).append(r)
-        for cluster, tenants in by_cluster.items():
-            if cluster not in engines:
-                engines[cluster] = sync_engine(urls[cluster], parallelism)
-            engine = engines[cluster]
+    finally:
+        registry.dispose()
+    if only is not None:
+        wanted = set(only)
+        rows = [r for r in rows if r.slug in wanted]
+    report.tenants = len(rows)
+    by_cluster: dict[str, list[Any]] = {}
+    for r in rows:
+        by_cluster.setdefault(r.cluster, []).append(r)
+    for cluster, tenants in by_cluster.items():
+        engine = sync_engine(urls[cluster])
+        try:
             with engine.connect() as conn:
                 versions = tenant_versions(conn, [t.schema_name for t in tenants])
-            behind = [t for t in tenants if versions.get(t.schema_name) != target]
-            report.at_head += len(tenants) - len(behind)
-            with ThreadPoolExecutor(max_workers=parallelism) as pool:
-                errors = pool.map(
-                    _migrate_one,
-                    [engine] * len(behind),
-                    [main] * len(behind),
-                    [t.slug for t in behind],
-                    [t.schema_name for t in behind],
-                )
-                for t, error in zip(behind, errors, strict=True):
-                    if error is None:
-                        report.migrated.append(t.slug)
-                    else:
-                        report.failed[t.slug] = error
-    finally:
-        for engine in engines.values():
+        finally:
             engine.dispose()
+        behind = [(t.slug, t.schema_name) for t in tenants if versions.get(t.schema_name) != target]
+        report.at_head += len(tenants) - len(behind)
+        processes = max(1, min(parallelism, len(behind) // max(min_per_process, 1)))
+        errors = _migrate_spread(urls[cluster], registry_url, behind, processes)
+        for (slug, _), error in zip(behind, errors, strict=True):
+            if error is None:
+                report.migrated.append(slug)
+            else:
+                report.failed[slug] = error
     report.seconds = time.perf_counter() - started
     return report
 
