@@ -149,8 +149,10 @@ async def seed_demo(runtime: Runtime) -> list[str]:
 # --- commands ------------------------------------------------------------------------------
 
 
-def _migrate(settings: Settings, services: Services) -> int:
-    report = migrate.migrate_all(cluster_urls(settings, services.database_url))
+def _migrate(settings: Settings, services: Services, parallelism: int = 4) -> int:
+    report = migrate.migrate_all(
+        cluster_urls(settings, services.database_url), parallelism=parallelism
+    )
     print(
         f"migrated shared; tenants: {report.tenants}, at head: {report.at_head}, "
         f"migrated: {len(report.migrated)}, failed: {len(report.failed)} "
@@ -263,7 +265,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     services = start_services(settings)
     try:
-        return _migrate(settings, services)
+        return _migrate(settings, services, args.parallelism)
     finally:
         services.stop()
 
@@ -360,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1)
     sub.add_parser("worker", help="run the arq worker")
-    sub.add_parser("migrate", help="migrate shared, then every tenant schema")
+    sub.add_parser("migrate", help="migrate shared, then every tenant schema").add_argument(
+        "--parallelism", type=int, default=4, help="worker processes when many tenants are behind"
+    )
     sub.add_parser("seed-demo", help="create the demo tenant, users and operator")
 
     tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(
