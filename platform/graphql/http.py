@@ -56,9 +56,17 @@ def negotiate(accept: str | None) -> str | None:
 
 
 class _Reply(Exception):
-    def __init__(self, status: int, errors: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, status: int, errors: list[dict[str, Any]], headers: dict[str, str] | None = None
+    ) -> None:
         self.status = status
         self.errors = errors
+        self.headers = headers
+
+
+def _bad_request(status: int, lang: str, zh: str, en: str, **headers: str) -> _Reply:
+    error = app_error_json(AppError("BAD_REQUEST", zh, en), lang)
+    return _Reply(status, [error], {k.replace("_", "-"): v for k, v in headers.items()} or None)
 
 
 def app_error_json(err: AppError, lang: str) -> dict[str, Any]:
@@ -96,7 +104,7 @@ def format_error(
     return out
 
 
-async def _read_params(request: Request) -> dict[str, Any]:
+async def _read_params(request: Request, lang: str) -> dict[str, Any]:
     if request.method == "GET":
         params: dict[str, Any] = dict(request.query_params)
         if "variables" in params:
@@ -110,7 +118,12 @@ async def _read_params(request: Request) -> dict[str, Any]:
     if content_type == "application/graphql":
         return {"query": body.decode()}
     if content_type not in ("application/json", ""):
-        raise _Reply(415, [app_error_json(AppError("BAD_REQUEST"), "en")])
+        raise _bad_request(
+            415,
+            lang,
+            "请使用 application/json 或 application/graphql",
+            "Send application/json or application/graphql",
+        )
     try:
         params = json.loads(body)
     except ValueError:
@@ -144,7 +157,7 @@ async def graphql_endpoint(request: Request, surface: Surface) -> Response:
     strict = media == GRAPHQL_RESPONSE
     operation_name = None
     try:
-        params = await _read_params(request)
+        params = await _read_params(request, lang)
         query, operation_name = params.get("query"), params.get("operationName")
         variables = params.get("variables")
         if (
@@ -177,15 +190,21 @@ async def graphql_endpoint(request: Request, surface: Surface) -> Response:
             raise _Reply(400 if strict else 200, errors)
         operation = prepared.operation(operation_name)
         if operation is None:
-            raise _Reply(
+            raise _bad_request(
                 400 if strict else 200,
-                [{"message": "Operation not found", "extensions": {"code": "BAD_REQUEST"}}],
+                lang,
+                "未找到要执行的操作（请检查 operationName）",
+                "Operation not found (check operationName)",
             )
         if operation_name is None and operation.name:
             operation_name = operation.name.value  # the document's only operation, for metrics
         if request.method == "GET" and operation.operation is not OperationType.QUERY:
-            raise _Reply(
-                405, [{"message": "Only queries over GET", "extensions": {"code": "BAD_REQUEST"}}]
+            raise _bad_request(
+                405,
+                lang,
+                "GET 只能执行查询，变更请用 POST",
+                "Only queries over GET; POST mutations",
+                Allow="GET, POST",
             )
         if token_error is not None and not (
             token_error.code == "TOKEN_EXPIRED" and executor.only_public_fields(operation)
@@ -224,7 +243,9 @@ async def graphql_endpoint(request: Request, surface: Surface) -> Response:
         )
     except _Reply as reply:
         observe(surface, operation_name, "rejected", started)
-        return JSONResponse({"errors": reply.errors}, reply.status, media_type=media)
+        return JSONResponse(
+            {"errors": reply.errors}, reply.status, headers=reply.headers, media_type=media
+        )
     except Exception as exc:  # e.g. the commit failed: still a GraphQL-shaped answer
         failure = AppError("TIMEOUT") if _timed_out(exc) else AppError("INTERNAL_SERVER_ERROR")
         log.error("request failed outside the resolvers", exc_info=exc)

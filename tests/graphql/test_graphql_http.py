@@ -78,9 +78,10 @@ async def test_get_runs_queries_but_not_mutations(http, tenant):
         params={"query": 'mutation { logout(input: {refreshToken: "x"}) }'},
         headers=headers,
     )
-    assert refused.status_code == 405
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, POST"
     assert _media(refused) == GQL
     assert "data" not in refused.json()
+    assert refused.json()["errors"][0]["message"].startswith("GET 只能执行查询")
 
 
 async def test_content_negotiation(api, tenant):
