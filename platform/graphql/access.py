@@ -61,10 +61,6 @@ class Access(FieldExtension):
         return result
 
 
-def _field(access: Access, description: str | None, name: str | None) -> Any:
-    return strawberry.field(extensions=[access], description=description, name=name)
-
-
 def query(
     permission: Permission | None = None,
     *,
@@ -74,7 +70,11 @@ def query(
     name: str | None = None,
 ) -> Any:
     """``@query(perm)``: a root query field gated by ``perm`` (or public / signed_in)."""
-    return _field(Access(permission, public=public, signed_in=signed_in), description, name)
+    return strawberry.field(
+        extensions=[Access(permission, public=public, signed_in=signed_in)],
+        description=description,
+        name=name,
+    )
 
 
 def mutation(

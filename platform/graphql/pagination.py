@@ -73,16 +73,18 @@ def page_size(first: int | None, *, default: int, maximum: int) -> int:
 
 
 async def paginate(
-    session: AsyncSession,
+    ctx: Any,
     stmt: Select[Any],
     *,
     first: int | None,
     after: str | None,
     to_node: Callable[[Any], T],
-    settings: Any,
     scalars: bool = True,
 ) -> Connection[T]:
-    """One page of ``stmt`` (which must have a deterministic ORDER BY) as a connection."""
+    """One page of ``stmt`` (which must have a deterministic ORDER BY) as a connection,
+    read in the request's session, sized by the request's settings."""
+    session: AsyncSession = ctx.session
+    settings = ctx.runtime.settings
     limit = page_size(
         first, default=settings.graphql_default_page_size, maximum=settings.graphql_max_page_size
     )

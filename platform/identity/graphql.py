@@ -287,12 +287,11 @@ class IdentityQuery:
                 or_(User.name.ilike(like), User.phone.like(like), User.email.ilike(like))
             )
         return await paginate(
-            ctx.session,
+            ctx,
             stmt,
             first=first,
             after=after,
             to_node=UserType.of,
-            settings=ctx.runtime.settings,
         )
 
     @query(USERS_VIEW)
@@ -321,12 +320,11 @@ class IdentityQuery:
         if action:
             stmt = stmt.where(AuditLog.action == action)
         return await paginate(
-            ctx.session,
+            ctx,
             stmt,
             first=first,
             after=after,
             to_node=AuditEntry.of,
-            settings=ctx.runtime.settings,
         )
 
 

@@ -275,12 +275,11 @@ class AdminQuery:
         if status:
             stmt = stmt.where(Tenant.status == status)
         return await paginate(
-            ctx.session,
+            ctx,
             stmt,
             first=first,
             after=after,
             to_node=TenantType.of,
-            settings=ctx.runtime.settings,
         )
 
     @query(signed_in=True, name="tenant")
@@ -316,12 +315,11 @@ class AdminQuery:
         if action:
             stmt = stmt.where(OperatorAuditLog.action == action)
         return await paginate(
-            ctx.session,
+            ctx,
             stmt,
             first=first,
             after=after,
             to_node=AuditEntry.of,
-            settings=ctx.runtime.settings,
         )
 
 
