@@ -8,6 +8,7 @@ import secrets
 import time
 
 import jwt
+import pytest
 from conftest import LOGIN, TEST_PASSWORD, login, make_tenant
 from identity_kit import (
     LOGOUT,
@@ -21,6 +22,7 @@ from identity_kit import (
 )
 from sqlalchemy import update
 
+from wuye.errors import AppError
 from wuye.graphql.ids import encode_id
 from wuye.identity.models import Operator, RefreshToken
 from wuye.identity.tokens import ADMIN_AUDIENCE, Tokens, tenant_audience
@@ -306,3 +308,19 @@ async def test_an_expired_access_token_still_lets_the_client_refresh(api, tenant
         gated.status_code == 401
         and gated.json()["errors"][0]["extensions"]["code"] == "TOKEN_EXPIRED"
     )
+
+
+def test_a_remembered_token_still_expires_on_time(settings):
+    """Given a verified (and so remembered) access token that lives one second,
+    when it is presented again after its expiry, then it is refused as expired."""
+    tokens = Tokens(settings.secret_key, 1)
+    token = tokens.issue_access(subject_id=7, kind="staff", audience=tenant_audience("a"))
+    assert tokens.verify_access(token, tenant_audience("a")).subject_id == 7
+    assert tokens.verify_access(token, tenant_audience("a")).subject_id == 7  # remembered
+    with pytest.raises(AppError) as wrong_tenant:
+        tokens.verify_access(token, tenant_audience("b"))
+    assert wrong_tenant.value.code == "UNAUTHENTICATED"
+    time.sleep(2.05)  # JWT expiry has one-second resolution
+    with pytest.raises(AppError) as expired:
+        tokens.verify_access(token, tenant_audience("a"))
+    assert expired.value.code == "TOKEN_EXPIRED"
