@@ -44,10 +44,16 @@ def _merge(name: str, types: Sequence[type]) -> type:
     return merge_types(name, tuple(types))
 
 
+def _types(contribution: type | tuple[type, ...] | None) -> tuple[type, ...]:
+    if contribution is None:
+        return ()
+    return contribution if isinstance(contribution, tuple) else (contribution,)
+
+
 def _gate_module_fields(module: Module) -> None:
     """Tag every root field a module contributes with its key (-> MODULE_DISABLED)."""
-    for t in (module.query, module.mutation):
-        for f in _fields(t) if t is not None else ():
+    for t in (*_types(module.query), *_types(module.mutation)):
+        for f in _fields(t):
             access = access_of(f)
             if access is None:
                 raise SchemaAssemblyError(
@@ -59,8 +65,8 @@ def _gate_module_fields(module: Module) -> None:
 def build_tenant_schema(modules: Sequence[Module]) -> strawberry.Schema:
     for m in modules:
         _gate_module_fields(m)
-    queries = [TenantPublicQuery, IdentityQuery, *(m.query for m in modules if m.query)]
-    mutations = [IdentityMutation, *(m.mutation for m in modules if m.mutation)]
+    queries = [TenantPublicQuery, IdentityQuery, *(t for m in modules for t in _types(m.query))]
+    mutations = [IdentityMutation, *(t for m in modules for t in _types(m.mutation))]
     return strawberry.Schema(query=_merge("Query", queries), mutation=_merge("Mutation", mutations))
 
 

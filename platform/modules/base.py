@@ -35,8 +35,10 @@ class Module:
     always_on: bool = False  # e.g. estate: every tenant has it
     permissions: tuple[Permission, ...] = ()
     role_grants: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    query: type | None = None  # Strawberry type whose fields join the tenant Query
-    mutation: type | None = None
+    # Strawberry types whose fields join the tenant Query / Mutation (one, or a tuple of
+    # types when a large module splits its API by area)
+    query: type | tuple[type, ...] | None = None
+    mutation: type | tuple[type, ...] | None = None
     jobs: Sequence[Callable[..., Awaitable[Any]]] = ()
     cron: Sequence[CronSpec] = ()
     on_enable: OnEnable | None = None

@@ -1,10 +1,11 @@
 """The product's modules, listed explicitly (greppable, deterministic order).
 
-Modules arrive with their own issues (estate, notices, workorders, billing, ...).
+Modules arrive with their own issues (notices, workorders, billing, ...).
 """
 
 from __future__ import annotations
 
 from wuye.modules.base import Module, check_modules
+from wuye.modules.estate.module import ESTATE
 
-MODULES: tuple[Module, ...] = check_modules([])
+MODULES: tuple[Module, ...] = check_modules([ESTATE])

@@ -1,0 +1,1 @@
+"""Estate and people: communities, buildings, units, parking, residents, staff organisation."""

@@ -1,0 +1,1 @@
+"""The estate API, split by area: property, residents, org, transfer (import/export)."""
