@@ -139,6 +139,10 @@ async def seed_demo(runtime: Runtime) -> list[str]:
                 role_keys=["resident"],
                 password_hash=runtime.passwords.hash(DEMO_PASSWORD),
             )
+        await s.flush()
+        for module in runtime.modules:
+            if module.demo is not None and runtime.module_enabled(info, module.key):
+                await module.demo(session=s, tenant=info, runtime=runtime)
         await s.commit()
     lines.append(f"  tenant admin : {DEMO_ADMIN_PHONE} / {DEMO_PASSWORD}")
     lines.append(f"  resident     : {DEMO_RESIDENT_PHONE} / {DEMO_PASSWORD}")

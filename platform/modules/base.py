@@ -42,6 +42,9 @@ class Module:
     jobs: Sequence[Callable[..., Awaitable[Any]]] = ()
     cron: Sequence[CronSpec] = ()
     on_enable: OnEnable | None = None
+    # async (*, session, tenant, runtime) -> None: realistic demo data for `wuye dev`, run in
+    # the demo tenant's schema; must be idempotent.
+    demo: Callable[..., Awaitable[None]] | None = None
 
 
 class ModuleError(ValueError):

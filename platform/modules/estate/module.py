@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wuye.modules.base import Module
+from wuye.modules.estate.demo import seed_estate_demo
 from wuye.modules.estate.graphql.org import OrgMutation, OrgQuery
 from wuye.modules.estate.graphql.property import PropertyMutation, PropertyQuery
 from wuye.modules.estate.graphql.residents import ResidentMutation, ResidentQuery
@@ -40,4 +41,5 @@ ESTATE = Module(
     query=(PropertyQuery, ResidentQuery, OrgQuery, TransferQuery),
     mutation=(PropertyMutation, ResidentMutation, OrgMutation, TransferMutation),
     jobs=(run_estate_import,),
+    demo=seed_estate_demo,
 )
