@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 _USER_WITH_ROLES = (
     select(User).options(joinedload(User.roles)).where(User.id == bindparam("user_id"))
 )
+log = logging.getLogger(__name__)
 _SECRET_HINTS = ("password", "token", "secret", "id_number")
 
 
@@ -131,7 +133,10 @@ class Context:
                 self._session = None
         if commit:
             for callback in callbacks:
-                await callback()
+                try:
+                    await callback()
+                except Exception:  # the change is committed: report success, log the rest
+                    log.exception("after-commit hook failed")
 
     def loader(self, key: str, factory: Callable[[], Any]) -> Any:
         """One DataLoader per key per request."""

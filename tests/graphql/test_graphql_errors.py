@@ -178,3 +178,46 @@ async def test_even_a_crash_carries_the_request_id(runtime):
         response = await client.get("/crash", headers={"x-request-id": "crash-1"})
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "crash-1"
+
+
+async def test_a_failing_after_commit_hook_does_not_fail_a_committed_request(runtime, tenant):
+    """Given a mutation whose after-commit hook fails (e.g. Redis is briefly down),
+    when the request commits, then the change stays, the hook error is only logged."""
+    from sqlalchemy import select
+    from starlette.requests import Request
+
+    from wuye.graphql.context import Context, Surface
+    from wuye.identity.models import AuditLog
+
+    info = await runtime.directory.by_slug(tenant.slug)
+    request = Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "path": "/graphql",
+            "headers": [],
+            "query_string": b"",
+            "client": ("127.0.0.1", 1),
+        }
+    )
+    ctx = Context(
+        runtime=runtime,
+        request=request,
+        surface=Surface.TENANT,
+        tenant=info,
+        lang="en",
+        request_id="hook-test",
+        claims=None,
+    )
+    ctx.session.add(AuditLog(actor_kind="system", action="hookTest", object_id="kept"))
+    ran = []
+
+    async def failing() -> None:
+        ran.append(True)
+        raise ConnectionError("redis down")
+
+    ctx.after_commit(failing)
+    await ctx.finish(commit=True)
+    assert ran == [True]
+    async with runtime.db.tenant_session(tenant.schema) as s:
+        assert await s.scalar(select(AuditLog.object_id).where(AuditLog.action == "hookTest"))
