@@ -32,6 +32,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/graphql_overhead.py
 	$(PY) bench/tenants.py
+	$(PY) bench/estate_import.py
 
 clean:
 	rm -rf $(VENV) .wuye .pytest_cache .mypy_cache .ruff_cache

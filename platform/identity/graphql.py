@@ -423,7 +423,7 @@ class IdentityMutation:
         ctx = info.context
         await _check_no_escalation(ctx, input.roles)
         user_id = _user_id(input.user_id)
-        await _check_may_manage(ctx, user_id)
+        await check_may_manage(ctx, user_id)
         await service.set_user_roles(ctx.session, user_id=user_id, role_keys=input.roles)
         ctx.audit_target = ("User", str(user_id))
         return UserType.of(await _user_with_roles(ctx, user_id))
@@ -432,7 +432,7 @@ class IdentityMutation:
     async def set_user_scope(self, info: strawberry.Info, input: SetUserScopeInput) -> UserType:
         ctx = info.context
         user_id = _user_id(input.user_id)
-        await _check_may_manage(ctx, user_id)
+        await check_may_manage(ctx, user_id)
         await service.set_user_scope(
             ctx.session,
             user_id=user_id,
@@ -448,7 +448,7 @@ class IdentityMutation:
         user_id = _user_id(input.user_id)
         if user_id == (await ctx.user()).id and not input.active:
             raise AppError("CONFLICT", "不能停用自己的账号", "You cannot disable your own account")
-        await _check_may_manage(ctx, user_id)
+        await check_may_manage(ctx, user_id)
         await service.set_user_active(ctx.session, user_id=user_id, active=input.active)
         ctx.audit_target = ("User", str(user_id))
         return UserType.of(await _user_with_roles(ctx, user_id))
@@ -457,7 +457,7 @@ class IdentityMutation:
     async def reset_user_invite(self, info: strawberry.Info, input: UserIdInput) -> str:
         ctx = info.context
         user = await service.get_user(ctx.session, _user_id(input.user_id))
-        await _check_may_manage(ctx, user.id)
+        await check_may_manage(ctx, user.id)
         ctx.audit_target = ("User", str(user.id))
         return await service.create_invite(
             ctx.session, user=user, ttl_s=ctx.runtime.settings.invite_ttl_s
@@ -516,8 +516,10 @@ async def _check_no_escalation(ctx: Any, role_keys: list[str]) -> None:
             )
 
 
-async def _check_may_manage(ctx: Any, user_id: int) -> None:
-    """Nobody manages an account with rights beyond their own (e.g. demotes the admin)."""
+async def check_may_manage(ctx: Any, user_id: int) -> None:
+    """Nobody manages an account with rights beyond their own (e.g. demotes the admin).
+
+    Every module that changes a user's roles, scope or status calls this."""
     mine = await ctx.permissions()
     theirs = await ctx.session.scalars(
         select(Role.permissions)

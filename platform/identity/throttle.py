@@ -19,7 +19,10 @@ class LoginThrottle:
     def _keys(self, audience: str, account: str, ip: str | None) -> list[tuple[str, int]]:
         keys = [(f"{self.prefix}:acct:{audience}:{account}", self.max_attempts)]
         if ip:
-            keys.append((f"{self.prefix}:ip:{ip}", self.max_attempts * IP_FACTOR))
+            # One address is counted across tenants, but per kind of action: sign-ups from an
+            # office must not lock its staff out of signing in.
+            action = audience.split(":", 1)[0]
+            keys.append((f"{self.prefix}:ip:{action}:{ip}", self.max_attempts * IP_FACTOR))
         return keys
 
     async def check(self, audience: str, account: str, ip: str | None) -> None:
@@ -49,6 +52,12 @@ class LoginThrottle:
                 for key in fresh:
                     pipe.expire(key, self.window_s)
                 await pipe.execute()
+
+    async def attempt(self, audience: str, account: str, ip: str | None) -> None:
+        """Count one attempt of an expensive public action (e.g. sign-up), refusing once the
+        account or the address has used up its window."""
+        await self.check(audience, account, ip)
+        await self.failed(audience, account, ip)
 
     async def succeeded(self, audience: str, account: str) -> None:
         await self.redis.delete(f"{self.prefix}:acct:{audience}:{account}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wuye.modules.estate.importing import run_import_job
 from wuye.workers.jobs import tenant_job
 
 
@@ -11,5 +12,5 @@ from wuye.workers.jobs import tenant_job
 async def run_estate_import(
     ctx: dict[str, Any], tenant: str, *, session: Any, import_id: int
 ) -> str:
-    """Apply a large bulk import (scaffold: built with the importer)."""
-    raise NotImplementedError
+    """Validate and apply a large bulk import (queued by ``startEstateImport``); idempotent."""
+    return await run_import_job(ctx["runtime"], tenant, session, import_id)

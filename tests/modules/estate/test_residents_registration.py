@@ -299,3 +299,34 @@ async def test_resident_sees_only_their_own(api, runtime, tenant, admin_token):
     assert codes(body) == ["FORBIDDEN"]
     # and anonymous callers must sign in
     assert codes(await api(MY_UNITS, tenant=tenant.slug)) == ["UNAUTHENTICATED"]
+
+
+async def test_sign_ups_are_rate_limited_per_phone(runtime, tenant):
+    """Given someone retrying sign-ups for one phone number from one address,
+    when they exceed the window's attempts, then they get TOO_MANY_ATTEMPTS and no account."""
+    import httpx
+
+    from wuye.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(runtime), client=("10.77.0.1", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        doc = "mutation($i: RegisterResidentInput!) { registerResident(input: $i) { accessToken } }"
+
+        async def sign_up(password: str) -> dict:
+            r = await client.post(
+                "/graphql",
+                json={
+                    "query": doc,
+                    "variables": {
+                        "i": {"phone": "13700001234", "password": password, "name": "试用"}
+                    },
+                },
+                headers={"x-tenant": tenant.slug},
+            )
+            return r.json()
+
+        for _ in range(runtime.settings.login_max_attempts):
+            body = await sign_up("short")  # refused by validation, but it counts
+            assert body["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED"
+        body = await sign_up("a-good-pass-123")
+        assert body["errors"][0]["extensions"]["code"] == "TOO_MANY_ATTEMPTS"

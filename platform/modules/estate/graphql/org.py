@@ -17,6 +17,7 @@ from wuye.errors import AppError
 from wuye.graphql.access import mutation, query
 from wuye.graphql.ids import decode_id, encode_id
 from wuye.graphql.pagination import Connection, paginate
+from wuye.identity.graphql import check_may_manage
 from wuye.identity.models import User
 from wuye.identity.passwords import mask_phone
 from wuye.modules.estate import org
@@ -454,6 +455,7 @@ class OrgMutation:
         ctx = info.context
         user_id = _pk(input.user_id, "User", "userId")
         ids = [_pk(c, "Community", "communityIds") for c in input.community_ids]
+        await check_may_manage(ctx, user_id)
         scope = await ctx.data_scope()
         had_all, had = await org.current_scope(ctx.session, user_id)
         # a scoped caller neither grants nor takes away communities beyond their own scope

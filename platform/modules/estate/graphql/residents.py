@@ -660,6 +660,10 @@ class ResidentMutation:
         self, info: strawberry.Info, input: RegisterResidentInput
     ) -> UserAuthPayload:
         ctx = info.context
+        # sign-ups hash a password and create an account: limited per phone and per address
+        await ctx.runtime.auth.throttle.attempt(
+            f"register:{ctx.tenant.slug}", input.phone.strip(), ctx.ip
+        )
         user = await service.register_resident(
             ctx.session,
             phone=input.phone,
