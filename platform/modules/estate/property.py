@@ -522,6 +522,11 @@ async def assign_parking_space(
         raise v.invalid("endsOn", "结束日期早于开始日期", "The end date is before the start")
     if space.status == "disabled":
         raise AppError("CONFLICT", "车位已停用", "This space is disabled", field="spaceId")
+    # Two cashiers assigning the same space at once: the second waits here, then sees the
+    # first assignment in the overlap check below.
+    await session.execute(
+        select(ParkingSpace.id).where(ParkingSpace.id == space.id).with_for_update()
+    )
     busy = await session.scalar(
         select(
             exists().where(
