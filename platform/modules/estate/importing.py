@@ -521,7 +521,7 @@ def columns_of(kind: str) -> tuple[Column, ...]:
 
 
 def columns_markdown() -> str:
-    """The documentation of every template, from the spec (docs/estate-import.md)."""
+    """The documentation of every template, from the spec (docs/modules/estate-import.md)."""
     out = ["# Estate import templates (批量导入模板)", ""]
     out.append(
         "Header row = row 1 (the zh-CN header or the English key); one record per row. "

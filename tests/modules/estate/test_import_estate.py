@@ -500,10 +500,10 @@ async def test_import_needs_the_import_permission(api, runtime, seeded):
 def test_docs_match_the_spec():
     from pathlib import Path
 
-    doc = Path(__file__).parents[3] / "docs" / "estate-import.md"
+    doc = Path(__file__).parents[3] / "docs" / "modules" / "estate-import.md"
     assert doc.read_text(encoding="utf-8") == importing.columns_markdown(), (
         "regenerate: python -c 'from wuye.modules.estate.importing import columns_markdown;"
-        ' print(columns_markdown(), end="")\' > docs/estate-import.md'
+        ' print(columns_markdown(), end="")\' > docs/modules/estate-import.md'
     )
 
 
