@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.identity import service as identity
@@ -129,7 +129,8 @@ async def seed_estate_demo(*, session: AsyncSession, tenant: Any, runtime: Any) 
     unit_ids = await _ids(session, insert(Unit), unit_rows)
 
     # residents: an owner (the primary contact) per lived-in unit, sometimes family
-    people, links = [], []
+    people: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
     for unit_id, u in zip(unit_ids, unit_rows, strict=True):
         if u["status"] == "vacant":
             continue
@@ -164,7 +165,7 @@ async def seed_estate_demo(*, session: AsyncSession, tenant: Any, runtime: Any) 
                     {
                         "name": resident.name,
                         "phone": resident.phone,
-                        "phone_last4": resident.phone[-4:],
+                        "phone_last4": (resident.phone or "")[-4:],
                         "user_id": resident.id,
                     }
                 ],
@@ -237,9 +238,7 @@ async def _seed_organisation(session: AsyncSession, runtime: Any, community_ids:
             )
         )[0]
         path = f"{parent['path'] if parent else '/'}{dept_id}/"
-        await session.execute(
-            Department.__table__.update().where(Department.id == dept_id).values(path=path)
-        )
+        await session.execute(update(Department).where(Department.id == dept_id).values(path=path))
         return {"id": dept_id, "path": path}
 
     company = await department("演示物业有限公司", "company", None)

@@ -354,7 +354,7 @@ def people_query(
     text = (search or "").strip()
     if text:
         digits = re.sub(r"\D", "", text)
-        terms = [Person.name.ilike(_like(text))]
+        terms: list[Any] = [Person.name.ilike(_like(text))]
         if len(digits) == 4 and digits == text:
             terms.append(Person.phone_last4 == digits)
         elif digits and len(digits) >= 3 and re.fullmatch(r"[\d\s+\-]+", text):

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
@@ -40,6 +40,9 @@ class StatusChange:
     changed_at: datetime
 
 
+T = TypeVar("T")
+
+
 def _by_id_loader(ctx: Any, model: Any) -> DataLoader[int, Any]:
     async def load(ids: Sequence[int]) -> list[Any]:
         rows = await ctx.session.scalars(select(model).where(model.id.in_(sorted(set(ids)))))
@@ -55,6 +58,21 @@ def buildings(ctx: Any) -> DataLoader[int, Building | None]:
 
 def communities(ctx: Any) -> DataLoader[int, Community | None]:
     return ctx.loader("estate.community", lambda: _by_id_loader(ctx, Community))  # type: ignore[no-any-return]
+
+
+async def building_of(ctx: Any, building_id: int) -> Building:
+    """The building a foreign key points at (batched with the request's other lookups)."""
+    return _present(await buildings(ctx).load(building_id))
+
+
+async def community_of(ctx: Any, community_id: int) -> Community:
+    return _present(await communities(ctx).load(community_id))
+
+
+def _present(row: T | None) -> T:
+    if row is None:  # a dangling foreign key: the database is broken, not the request
+        raise LookupError("referenced row is missing")
+    return row
 
 
 def occupants(ctx: Any) -> DataLoader[int, list[Occupant]]:

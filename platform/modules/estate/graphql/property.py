@@ -160,7 +160,7 @@ class BuildingType:
 
     @strawberry.field
     async def community(self, info: strawberry.Info) -> CommunityType:
-        return CommunityType.of(await loaders.communities(info.context).load(self._community_id))
+        return CommunityType.of(await loaders.community_of(info.context, self._community_id))
 
 
 @strawberry.type
@@ -221,11 +221,11 @@ class UnitType:
 
     @strawberry.field
     async def building(self, info: strawberry.Info) -> BuildingType:
-        return BuildingType.of(await loaders.buildings(info.context).load(self._building_id))
+        return BuildingType.of(await loaders.building_of(info.context, self._building_id))
 
     @strawberry.field
     async def community(self, info: strawberry.Info) -> CommunityType:
-        return CommunityType.of(await loaders.communities(info.context).load(self._community_id))
+        return CommunityType.of(await loaders.community_of(info.context, self._community_id))
 
     @strawberry.field(description="Current occupants (empty without estate.residents.view)")
     async def residents(self, info: strawberry.Info) -> list[UnitResident]:
@@ -272,7 +272,7 @@ class ParkingLotType:
 
     @strawberry.field
     async def community(self, info: strawberry.Info) -> CommunityType:
-        return CommunityType.of(await loaders.communities(info.context).load(self._community_id))
+        return CommunityType.of(await loaders.community_of(info.context, self._community_id))
 
 
 @strawberry.type(name="ParkingSpace")
