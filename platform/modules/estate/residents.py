@@ -27,7 +27,6 @@ from wuye.modules.estate.models import RELATIONS, Building, Occupancy, Person, U
 
 ID_PURPOSE = "id_number"
 RESIDENT_ROLE = "resident"
-_LIKE_ESCAPE = re.compile(r"([\\%_])")
 
 
 # --- field rules ----------------------------------------------------------------------------
@@ -335,10 +334,6 @@ async def set_primary(session: AsyncSession, *, scope: DataScope, occupancy_id: 
 # --- search ---------------------------------------------------------------------------------
 
 
-def _like(fragment: str) -> str:
-    return "%" + _LIKE_ESCAPE.sub(r"\\\1", fragment) + "%"
-
-
 def people_query(
     *,
     scope: DataScope,
@@ -354,11 +349,11 @@ def people_query(
     text = (search or "").strip()
     if text:
         digits = re.sub(r"\D", "", text)
-        terms: list[Any] = [Person.name.ilike(_like(text))]
+        terms: list[Any] = [Person.name.icontains(text, autoescape=True)]
         if len(digits) == 4 and digits == text:
             terms.append(Person.phone_last4 == digits)
         elif digits and len(digits) >= 3 and re.fullmatch(r"[\d\s+\-]+", text):
-            terms.append(Person.phone.like(_like(digits)))
+            terms.append(Person.phone.contains(digits, autoescape=True))
         stmt = stmt.where(or_(*terms))
     if community_id is not None or building_id is not None or relation:
         conds = [Occupancy.person_id == Person.id, Occupancy.move_out_on.is_(None)]

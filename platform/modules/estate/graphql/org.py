@@ -15,7 +15,7 @@ import strawberry
 
 from wuye.errors import AppError
 from wuye.graphql.access import mutation, query
-from wuye.graphql.ids import decode_id, encode_id
+from wuye.graphql.ids import decode_id, encode_id, optional_gid, optional_id
 from wuye.graphql.pagination import Connection, paginate
 from wuye.identity.graphql import check_may_manage
 from wuye.identity.models import User
@@ -25,22 +25,6 @@ from wuye.modules.estate.models import Community, Department, Position, StaffPro
 from wuye.modules.estate.permissions import ORG_MANAGE, VIEW
 
 # --- ids -----------------------------------------------------------------------------------
-
-
-def _gid(type_name: str, pk: int | None) -> strawberry.ID | None:
-    return None if pk is None else strawberry.ID(encode_id(type_name, pk))
-
-
-def _pk(global_id: str, type_name: str, field: str) -> int:
-    """The key of ``global_id``; NOT_FOUND naming ``field`` for anything else."""
-    try:
-        return decode_id(global_id, type_name)
-    except AppError:
-        raise org.not_found(field) from None
-
-
-def _opt_pk(global_id: str | None, type_name: str, field: str) -> int | None:
-    return None if global_id is None else _pk(global_id, type_name, field)
 
 
 # --- types ---------------------------------------------------------------------------------
@@ -63,8 +47,8 @@ class DepartmentType:
             id=strawberry.ID(encode_id("Department", d.id)),
             name=d.name,
             kind=d.kind,
-            parent_id=_gid("Department", d.parent_id),
-            community_id=_gid("Community", d.community_id),
+            parent_id=optional_gid("Department", d.parent_id),
+            community_id=optional_gid("Community", d.community_id),
             path=d.path,
             depth=org.depth_of(d.path),
             created_at=d.created_at,
@@ -148,11 +132,11 @@ def _transfer(t: Any) -> StaffTransferType:
     return StaffTransferType(
         id=strawberry.ID(encode_id("StaffTransfer", t.id)),
         user_id=strawberry.ID(encode_id("User", t.user_id)),
-        from_department_id=_gid("Department", t.from_department_id),
-        to_department_id=_gid("Department", t.to_department_id),
+        from_department_id=optional_gid("Department", t.from_department_id),
+        to_department_id=optional_gid("Department", t.to_department_id),
         effective_on=t.effective_on,
         reason=t.reason,
-        recorded_by=_gid("User", t.recorded_by),
+        recorded_by=optional_gid("User", t.recorded_by),
         created_at=t.created_at,
     )
 
@@ -283,7 +267,7 @@ class OrgQuery:
 
     @query(VIEW)
     async def department(self, info: strawberry.Info, id: strawberry.ID) -> DepartmentType:
-        dept = await org.get_department(info.context.session, _pk(id, "Department", "id"))
+        dept = await org.get_department(info.context.session, decode_id(id, "Department", "id"))
         return DepartmentType.of(dept)
 
     @query(VIEW)
@@ -302,7 +286,7 @@ class OrgQuery:
         search: str | None = None,
     ) -> Connection[StaffMember]:
         ctx = info.context
-        dept_pk = _opt_pk(department_id, "Department", "departmentId")
+        dept_pk = optional_id(department_id, "Department", "departmentId")
         subtree = None
         if dept_pk is not None and include_subdepartments:
             subtree = (await org.get_department(ctx.session, dept_pk, field="departmentId")).path
@@ -310,7 +294,7 @@ class OrgQuery:
             org.staff_select(),
             subtree_path=subtree,
             department_id=dept_pk,
-            community_id=_opt_pk(community_id, "Community", "communityId"),
+            community_id=optional_id(community_id, "Community", "communityId"),
             search=search,
         )
         page = await paginate(
@@ -329,7 +313,7 @@ class OrgQuery:
 
     @query(VIEW)
     async def staff_member(self, info: strawberry.Info, id: strawberry.ID) -> StaffMember:
-        return await _staff_member(info.context, _pk(id, "User", "id"))
+        return await _staff_member(info.context, decode_id(id, "User", "id"))
 
     @query(VIEW, description="Transfers of one staff member or one department, newest first")
     async def staff_transfers(
@@ -340,8 +324,8 @@ class OrgQuery:
     ) -> list[StaffTransferType]:
         rows = await org.list_transfers(
             info.context.session,
-            user_id=_opt_pk(user_id, "User", "userId"),
-            department_id=_opt_pk(department_id, "Department", "departmentId"),
+            user_id=optional_id(user_id, "User", "userId"),
+            department_id=optional_id(department_id, "Department", "departmentId"),
         )
         return [_transfer(t) for t in rows]
 
@@ -350,7 +334,7 @@ class OrgQuery:
         self, info: strawberry.Info, community_id: strawberry.ID
     ) -> list[CommunityTeamMemberType]:
         ctx = info.context
-        pk = _pk(community_id, "Community", "communityId")
+        pk = decode_id(community_id, "Community", "communityId")
         (await ctx.data_scope()).check(pk)
         return await _team(ctx, pk)
 
@@ -369,8 +353,8 @@ class OrgMutation:
             ctx.session,
             name=input.name,
             kind=input.kind,
-            parent_id=_opt_pk(input.parent_id, "Department", "parentId"),
-            community_id=_opt_pk(input.community_id, "Community", "communityId"),
+            parent_id=optional_id(input.parent_id, "Department", "parentId"),
+            community_id=optional_id(input.community_id, "Community", "communityId"),
         )
         ctx.audit_target = ("Department", str(dept.id))
         return DepartmentType.of(dept)
@@ -381,7 +365,7 @@ class OrgMutation:
     ) -> DepartmentType:
         ctx = info.context
         dept = await org.rename_department(
-            ctx.session, department_id=_pk(input.id, "Department", "id"), name=input.name
+            ctx.session, department_id=decode_id(input.id, "Department", "id"), name=input.name
         )
         ctx.audit_target = ("Department", str(dept.id))
         return DepartmentType.of(dept)
@@ -393,8 +377,8 @@ class OrgMutation:
         ctx = info.context
         dept = await org.move_department(
             ctx.session,
-            department_id=_pk(input.id, "Department", "id"),
-            parent_id=_opt_pk(input.parent_id, "Department", "parentId"),
+            department_id=decode_id(input.id, "Department", "id"),
+            parent_id=optional_id(input.parent_id, "Department", "parentId"),
         )
         ctx.audit_target = ("Department", str(dept.id))
         return DepartmentType.of(dept)
@@ -402,7 +386,7 @@ class OrgMutation:
     @mutation(ORG_MANAGE, description="Delete an empty department")
     async def delete_department(self, info: strawberry.Info, input: DepartmentIdInput) -> bool:
         ctx = info.context
-        pk = _pk(input.id, "Department", "id")
+        pk = decode_id(input.id, "Department", "id")
         await org.delete_department(ctx.session, department_id=pk)
         ctx.audit_target = ("Department", str(pk))
         return True
@@ -422,7 +406,7 @@ class OrgMutation:
     ) -> PositionType:
         ctx = info.context
         position = await org.rename_position(
-            ctx.session, position_id=_pk(input.id, "Position", "id"), name=input.name
+            ctx.session, position_id=decode_id(input.id, "Position", "id"), name=input.name
         )
         ctx.audit_target = ("Position", str(position.id))
         return PositionType.of(position)
@@ -432,12 +416,12 @@ class OrgMutation:
         self, info: strawberry.Info, input: SetStaffProfileInput
     ) -> StaffMember:
         ctx = info.context
-        user_id = _pk(input.user_id, "User", "userId")
+        user_id = decode_id(input.user_id, "User", "userId")
         await org.set_staff_profile(
             ctx.session,
             user_id=user_id,
-            department_id=_opt_pk(input.department_id, "Department", "departmentId"),
-            position_id=_opt_pk(input.position_id, "Position", "positionId"),
+            department_id=optional_id(input.department_id, "Department", "departmentId"),
+            position_id=optional_id(input.position_id, "Position", "positionId"),
             employee_no=input.employee_no,
             joined_on=input.joined_on,
         )
@@ -453,8 +437,8 @@ class OrgMutation:
         self, info: strawberry.Info, input: SetStaffCommunitiesInput
     ) -> StaffMember:
         ctx = info.context
-        user_id = _pk(input.user_id, "User", "userId")
-        ids = [_pk(c, "Community", "communityIds") for c in input.community_ids]
+        user_id = decode_id(input.user_id, "User", "userId")
+        ids = [decode_id(c, "Community", "communityIds") for c in input.community_ids]
         await check_may_manage(ctx, user_id)
         scope = await ctx.data_scope()
         had_all, had = await org.current_scope(ctx.session, user_id)
@@ -478,11 +462,11 @@ class OrgMutation:
         self, info: strawberry.Info, input: TransferStaffInput
     ) -> StaffTransferType:
         ctx = info.context
-        user_id = _pk(input.user_id, "User", "userId")
+        user_id = decode_id(input.user_id, "User", "userId")
         record = await org.transfer_staff(
             ctx.session,
             user_id=user_id,
-            to_department_id=_pk(input.to_department_id, "Department", "toDepartmentId"),
+            to_department_id=decode_id(input.to_department_id, "Department", "toDepartmentId"),
             effective_on=input.effective_on,
             reason=input.reason,
             recorded_by=(await ctx.user()).id,
@@ -496,13 +480,13 @@ class OrgMutation:
         self, info: strawberry.Info, input: SetCommunityTeamInput
     ) -> list[CommunityTeamMemberType]:
         ctx = info.context
-        pk = _pk(input.community_id, "Community", "communityId")
+        pk = decode_id(input.community_id, "Community", "communityId")
         (await ctx.data_scope()).check(pk)
         await org.set_community_team(
             ctx.session,
             community_id=pk,
             members=[
-                org.TeamMemberInput(user_id=_pk(m.user_id, "User", "members"), duty=m.duty)
+                org.TeamMemberInput(user_id=decode_id(m.user_id, "User", "members"), duty=m.duty)
                 for m in input.members
             ],
         )

@@ -16,7 +16,7 @@ from sqlalchemy import and_, or_, select
 from strawberry.types.unset import UNSET
 
 from wuye.graphql.access import mutation, query
-from wuye.graphql.ids import decode_id, encode_id
+from wuye.graphql.ids import decode_id, gid, optional_id
 from wuye.graphql.pagination import Connection, paginate
 from wuye.identity.passwords import mask_phone
 from wuye.identity.permissions import grants
@@ -35,28 +35,6 @@ from wuye.modules.estate.models import (
     Vehicle,
 )
 from wuye.modules.estate.permissions import MANAGE, RESIDENTS_VIEW, VIEW, VIEW_SENSITIVE
-
-
-def _gid(kind: str, pk: int) -> strawberry.ID:
-    return strawberry.ID(encode_id(kind, pk))
-
-
-def _opt_id(raw: strawberry.ID | None, kind: str, field: str) -> int | None:
-    if raw is None:
-        return None
-    return _decode(raw, kind, field)
-
-
-def _decode(raw: str, kind: str, field: str) -> int:
-    try:
-        return decode_id(raw, kind)
-    except Exception:
-        raise service.not_found(field) from None
-
-
-def _like(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _changes(input: Any, names: dict[str, str]) -> dict[str, Any]:
@@ -127,7 +105,7 @@ class CommunityType:
     @classmethod
     def of(cls, c: Community) -> CommunityType:
         return cls(
-            id=_gid("Community", c.id),
+            id=gid("Community", c.id),
             name=c.name,
             address=c.address,
             district=c.district,
@@ -151,7 +129,7 @@ class BuildingType:
     @classmethod
     def of(cls, b: Building) -> BuildingType:
         return cls(
-            id=_gid("Building", b.id),
+            id=gid("Building", b.id),
             name=b.name,
             floors=b.floors,
             entrances=b.entrances,
@@ -204,7 +182,7 @@ class UnitType:
     @classmethod
     def of(cls, u: Unit) -> UnitType:
         return cls(
-            id=_gid("Unit", u.id),
+            id=gid("Unit", u.id),
             room_no=u.room_no,
             floor=u.floor,
             entrance=u.entrance,
@@ -213,7 +191,7 @@ class UnitType:
             inner_area=u.inner_area,
             property_type=u.property_type,
             status=u.status,
-            floor_plan_file_id=_gid("File", u.floor_plan_file_id) if u.floor_plan_file_id else None,
+            floor_plan_file_id=gid("File", u.floor_plan_file_id) if u.floor_plan_file_id else None,
             _pk=u.id,
             _building_id=u.building_id,
             _community_id=u.community_id,
@@ -236,7 +214,7 @@ class UnitType:
         full = grants(granted, VIEW_SENSITIVE.key)
         return [
             UnitResident(
-                person_id=_gid("Person", o.person_id),
+                person_id=gid("Person", o.person_id),
                 name=o.name,
                 phone=o.phone if full else mask_phone(o.phone),
                 relation=o.relation,
@@ -268,7 +246,7 @@ class ParkingLotType:
 
     @classmethod
     def of(cls, lot: ParkingLot) -> ParkingLotType:
-        return cls(id=_gid("ParkingLot", lot.id), name=lot.name, _community_id=lot.community_id)
+        return cls(id=gid("ParkingLot", lot.id), name=lot.name, _community_id=lot.community_id)
 
     @strawberry.field
     async def community(self, info: strawberry.Info) -> CommunityType:
@@ -288,13 +266,13 @@ class ParkingSpaceType:
     @classmethod
     def of(cls, s: ParkingSpace) -> ParkingSpaceType:
         return cls(
-            id=_gid("ParkingSpace", s.id),
+            id=gid("ParkingSpace", s.id),
             number=s.number,
             kind=s.kind,
             status=s.status,
             monthly_rent_fen=s.monthly_rent_fen,
-            lot_id=_gid("ParkingLot", s.lot_id),
-            community_id=_gid("Community", s.community_id),
+            lot_id=gid("ParkingLot", s.lot_id),
+            community_id=gid("Community", s.community_id),
         )
 
 
@@ -311,10 +289,10 @@ class ParkingAssignmentType:
     @classmethod
     def of(cls, a: ParkingAssignment) -> ParkingAssignmentType:
         return cls(
-            id=_gid("ParkingAssignment", a.id),
-            space_id=_gid("ParkingSpace", a.space_id),
-            unit_id=_gid("Unit", a.unit_id) if a.unit_id else None,
-            person_id=_gid("Person", a.person_id) if a.person_id else None,
+            id=gid("ParkingAssignment", a.id),
+            space_id=gid("ParkingSpace", a.space_id),
+            unit_id=gid("Unit", a.unit_id) if a.unit_id else None,
+            person_id=gid("Person", a.person_id) if a.person_id else None,
             starts_on=a.starts_on,
             ends_on=a.ends_on,
             monthly_rent_fen=a.monthly_rent_fen,
@@ -332,11 +310,11 @@ class VehicleType:
     @classmethod
     def of(cls, x: Vehicle) -> VehicleType:
         return cls(
-            id=_gid("Vehicle", x.id),
+            id=gid("Vehicle", x.id),
             plate=x.plate,
             new_energy=x.new_energy,
-            person_id=_gid("Person", x.person_id),
-            community_id=_gid("Community", x.community_id),
+            person_id=gid("Person", x.person_id),
+            community_id=gid("Community", x.community_id),
         )
 
 
@@ -517,8 +495,13 @@ class PropertyQuery:
         scope = await ctx.data_scope()
         stmt = select(Community).where(scope.filter(Community.id)).order_by(Community.id)
         if search and search.strip():
-            like = _like(search.strip())
-            stmt = stmt.where(or_(Community.name.ilike(like), Community.address.ilike(like)))
+            term = search.strip()
+            stmt = stmt.where(
+                or_(
+                    Community.name.icontains(term, autoescape=True),
+                    Community.address.icontains(term, autoescape=True),
+                )
+            )
         return await paginate(ctx, stmt, first=first, after=after, to_node=CommunityType.of)
 
     @query(VIEW)
@@ -527,7 +510,7 @@ class PropertyQuery:
         c = await service.get_community(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            community_id=_decode(id, "Community", "id"),
+            community_id=decode_id(id, "Community", "id"),
         )
         return CommunityType.of(c)
 
@@ -546,7 +529,7 @@ class PropertyQuery:
             .where(scope.filter(Building.community_id))
             .order_by(Building.community_id, Building.name, Building.id)
         )
-        cid = _opt_id(community_id, "Community", "communityId")
+        cid = optional_id(community_id, "Community", "communityId")
         if cid is not None:
             stmt = stmt.where(Building.community_id == cid)
         return await paginate(ctx, stmt, first=first, after=after, to_node=BuildingType.of)
@@ -557,7 +540,7 @@ class PropertyQuery:
         b = await service.get_building(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            building_id=_decode(id, "Building", "id"),
+            building_id=decode_id(id, "Building", "id"),
         )
         return BuildingType.of(b)
 
@@ -581,10 +564,10 @@ class PropertyQuery:
             .where(scope.filter(Unit.community_id))
             .order_by(Unit.community_id, Unit.building_id, Unit.room_no, Unit.id)
         )
-        cid = _opt_id(community_id, "Community", "communityId")
+        cid = optional_id(community_id, "Community", "communityId")
         if cid is not None:
             stmt = stmt.where(Unit.community_id == cid)
-        bid = _opt_id(building_id, "Building", "buildingId")
+        bid = optional_id(building_id, "Building", "buildingId")
         if bid is not None:
             stmt = stmt.where(Unit.building_id == bid)
         if status:
@@ -598,9 +581,9 @@ class PropertyQuery:
                 and_(
                     *(
                         or_(
-                            Unit.room_no.ilike(_like(w)),
-                            Building.name.ilike(_like(w)),
-                            Community.name.ilike(_like(w)),
+                            Unit.room_no.icontains(w, autoescape=True),
+                            Building.name.icontains(w, autoescape=True),
+                            Community.name.icontains(w, autoescape=True),
                         )
                         for w in words[:5]
                     )
@@ -612,7 +595,7 @@ class PropertyQuery:
     async def unit(self, info: strawberry.Info, id: strawberry.ID) -> UnitType | None:
         ctx = info.context
         u = await service.get_unit(
-            session=ctx.session, scope=await ctx.data_scope(), unit_id=_decode(id, "Unit", "id")
+            session=ctx.session, scope=await ctx.data_scope(), unit_id=decode_id(id, "Unit", "id")
         )
         return UnitType.of(u)
 
@@ -631,7 +614,7 @@ class PropertyQuery:
             .where(scope.filter(ParkingLot.community_id))
             .order_by(ParkingLot.community_id, ParkingLot.name, ParkingLot.id)
         )
-        cid = _opt_id(community_id, "Community", "communityId")
+        cid = optional_id(community_id, "Community", "communityId")
         if cid is not None:
             stmt = stmt.where(ParkingLot.community_id == cid)
         return await paginate(ctx, stmt, first=first, after=after, to_node=ParkingLotType.of)
@@ -653,10 +636,10 @@ class PropertyQuery:
             .where(scope.filter(ParkingSpace.community_id))
             .order_by(ParkingSpace.lot_id, ParkingSpace.number, ParkingSpace.id)
         )
-        cid = _opt_id(community_id, "Community", "communityId")
+        cid = optional_id(community_id, "Community", "communityId")
         if cid is not None:
             stmt = stmt.where(ParkingSpace.community_id == cid)
-        lid = _opt_id(lot_id, "ParkingLot", "lotId")
+        lid = optional_id(lot_id, "ParkingLot", "lotId")
         if lid is not None:
             stmt = stmt.where(ParkingSpace.lot_id == lid)
         if status:
@@ -676,12 +659,12 @@ class PropertyQuery:
         ctx = info.context
         scope = await ctx.data_scope()
         stmt = select(Vehicle).where(scope.filter(Vehicle.community_id)).order_by(Vehicle.plate)
-        cid = _opt_id(community_id, "Community", "communityId")
+        cid = optional_id(community_id, "Community", "communityId")
         if cid is not None:
             stmt = stmt.where(Vehicle.community_id == cid)
         fragment = "".join((search or "").split()).upper()
         if fragment:
-            stmt = stmt.where(Vehicle.plate.like(_like(fragment)))
+            stmt = stmt.where(Vehicle.plate.contains(fragment, autoescape=True))
         return await paginate(ctx, stmt, first=first, after=after, to_node=VehicleType.of)
 
 
@@ -732,7 +715,7 @@ class PropertyMutation:
         c = await service.update_community(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            community_id=_decode(input.id, "Community", "id"),
+            community_id=decode_id(input.id, "Community", "id"),
             changes=changes,
         )
         ctx.audit_target = ("Community", str(c.id))
@@ -746,7 +729,7 @@ class PropertyMutation:
         b = await service.create_building(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            community_id=_decode(input.community_id, "Community", "communityId"),
+            community_id=decode_id(input.community_id, "Community", "communityId"),
             name=input.name,
             floors=input.floors,
             entrances=input.entrances,
@@ -762,7 +745,7 @@ class PropertyMutation:
         b = await service.update_building(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            building_id=_decode(input.id, "Building", "id"),
+            building_id=decode_id(input.id, "Building", "id"),
             changes=_changes(input, {"name": "name", "floors": "floors", "entrances": "entrances"}),
         )
         ctx.audit_target = ("Building", str(b.id))
@@ -774,7 +757,7 @@ class PropertyMutation:
         u = await service.create_unit(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            building_id=_decode(input.building_id, "Building", "buildingId"),
+            building_id=decode_id(input.building_id, "Building", "buildingId"),
             room_no=input.room_no,
             floor=input.floor,
             entrance=input.entrance,
@@ -794,7 +777,7 @@ class PropertyMutation:
         u = await service.update_unit(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            unit_id=_decode(input.id, "Unit", "id"),
+            unit_id=decode_id(input.id, "Unit", "id"),
             changes=_changes(
                 input,
                 {
@@ -819,7 +802,7 @@ class PropertyMutation:
         u = await service.change_unit_status(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            unit_id=_decode(input.unit_id, "Unit", "unitId"),
+            unit_id=decode_id(input.unit_id, "Unit", "unitId"),
             status=input.status,
             reason=input.reason,
             actor_id=(await ctx.user()).id,
@@ -835,7 +818,7 @@ class PropertyMutation:
         lot = await service.create_parking_lot(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            community_id=_decode(input.community_id, "Community", "communityId"),
+            community_id=decode_id(input.community_id, "Community", "communityId"),
             name=input.name,
         )
         ctx.audit_target = ("ParkingLot", str(lot.id))
@@ -849,7 +832,7 @@ class PropertyMutation:
         space = await service.create_parking_space(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            lot_id=_decode(input.lot_id, "ParkingLot", "lotId"),
+            lot_id=decode_id(input.lot_id, "ParkingLot", "lotId"),
             number=input.number,
             kind=input.kind,
             status=input.status,
@@ -866,9 +849,9 @@ class PropertyMutation:
         a = await service.assign_parking_space(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            space_id=_decode(input.space_id, "ParkingSpace", "spaceId"),
-            unit_id=_opt_id(input.unit_id, "Unit", "unitId"),
-            person_id=_opt_id(input.person_id, "Person", "personId"),
+            space_id=decode_id(input.space_id, "ParkingSpace", "spaceId"),
+            unit_id=optional_id(input.unit_id, "Unit", "unitId"),
+            person_id=optional_id(input.person_id, "Person", "personId"),
             starts_on=input.starts_on,
             ends_on=input.ends_on,
             monthly_rent_fen=input.monthly_rent_fen,
@@ -884,7 +867,7 @@ class PropertyMutation:
         a = await service.end_parking_assignment(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            assignment_id=_decode(input.assignment_id, "ParkingAssignment", "assignmentId"),
+            assignment_id=decode_id(input.assignment_id, "ParkingAssignment", "assignmentId"),
             ends_on=input.ends_on,
         )
         ctx.audit_target = ("ParkingSpace", str(a.space_id))
@@ -898,8 +881,8 @@ class PropertyMutation:
         x = await service.register_vehicle(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            community_id=_decode(input.community_id, "Community", "communityId"),
-            person_id=_decode(input.person_id, "Person", "personId"),
+            community_id=decode_id(input.community_id, "Community", "communityId"),
+            person_id=decode_id(input.person_id, "Person", "personId"),
             plate=input.plate,
         )
         ctx.audit_target = ("Vehicle", str(x.id))
@@ -911,7 +894,7 @@ class PropertyMutation:
         x = await service.remove_vehicle(
             session=ctx.session,
             scope=await ctx.data_scope(),
-            vehicle_id=_decode(input.id, "Vehicle", "id"),
+            vehicle_id=decode_id(input.id, "Vehicle", "id"),
         )
         ctx.audit_target = ("Vehicle", str(x.id))
         return VehicleType.of(x)

@@ -21,7 +21,7 @@ from strawberry.dataloader import DataLoader
 from wuye.errors import AppError
 from wuye.graphql.access import mutation, query
 from wuye.graphql.context import redact
-from wuye.graphql.ids import decode_id, encode_id
+from wuye.graphql.ids import decode_id, encode_id, optional_id
 from wuye.graphql.pagination import Connection, paginate
 from wuye.identity.auth import tenant_realm
 from wuye.identity.graphql import UserAuthPayload, UserType
@@ -53,10 +53,6 @@ async def _resident(ctx: Any) -> User:
     if user.kind != "resident":
         raise AppError("FORBIDDEN")
     return user
-
-
-def _opt_id(gid: str | None, type_name: str) -> int | None:
-    return decode_id(gid, type_name) if gid else None
 
 
 def _region(ctx: Any) -> str:
@@ -424,8 +420,8 @@ class ResidentQuery:
         stmt = service.people_query(
             scope=await ctx.data_scope(),
             search=search or None,
-            community_id=_opt_id(community_id, "Community"),
-            building_id=_opt_id(building_id, "Building"),
+            community_id=optional_id(community_id, "Community"),
+            building_id=optional_id(building_id, "Building"),
             relation=relation,
         )
         return await paginate(ctx, stmt, first=first, after=after, to_node=PersonType.of)
@@ -576,7 +572,7 @@ class ResidentMutation:
             name=input.name,
             phone=input.phone,
             id_number=input.id_number,
-            unit_id=_opt_id(input.unit_id, "Unit"),
+            unit_id=optional_id(input.unit_id, "Unit"),
             relation=input.relation,
             move_in_on=input.move_in_on,
             is_primary=input.is_primary,
