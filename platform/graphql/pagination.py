@@ -6,17 +6,19 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.errors import AppError
 
 T = TypeVar("T")
 _PREFIX = "offset:"
+_KEY_PREFIX = "key:"
 
 
 def encode_cursor(offset: int) -> str:
@@ -72,6 +74,24 @@ def page_size(first: int | None, *, default: int, maximum: int) -> int:
     return first
 
 
+def _keyset_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(
+        (_KEY_PREFIX + json.dumps(list(values), ensure_ascii=False)).encode()
+    ).decode()
+
+
+def _keyset_values(cursor: str, width: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if raw.startswith(_KEY_PREFIX):
+            values = json.loads(raw[len(_KEY_PREFIX) :])
+            if isinstance(values, list) and len(values) == width:
+                return values
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise AppError("VALIDATION_FAILED", "分页游标无效", "Invalid pagination cursor", field="after")
+
+
 async def paginate(
     ctx: Any,
     stmt: Select[Any],
@@ -80,26 +100,44 @@ async def paginate(
     after: str | None,
     to_node: Callable[[Any], T],
     scalars: bool = True,
+    keyset: Sequence[Any] | None = None,
 ) -> Connection[T]:
-    """One page of ``stmt`` (which must have a deterministic ORDER BY) as a connection,
-    read in the request's session, sized by the request's settings."""
+    """One page of ``stmt`` as a connection, read in the request's session, sized by the
+    request's settings.
+
+    Without ``keyset``, ``stmt`` needs a deterministic ORDER BY and cursors are offsets.
+    With ``keyset`` (ORM columns, ascending, ending in a unique one) the page is ordered by
+    them and a cursor carries the last row's values: page 500 costs what page 1 does.
+    """
     session: AsyncSession = ctx.session
     settings = ctx.runtime.settings
     limit = page_size(
         first, default=settings.graphql_default_page_size, maximum=settings.graphql_max_page_size
     )
-    offset = decode_cursor(after) + 1 if after else 0
-    page = stmt.limit(limit + 1).offset(offset)
+    offset = 0
+    page = stmt
+    if keyset is not None:
+        page = page.order_by(None).order_by(*keyset)
+        if after:
+            page = page.where(tuple_(*keyset) > tuple_(*_keyset_values(after, len(keyset))))
+    else:
+        offset = decode_cursor(after) + 1 if after else 0
+        page = page.offset(offset)
+    page = page.limit(limit + 1)
     rows = list((await session.scalars(page)) if scalars else (await session.execute(page)))
     has_next = len(rows) > limit
     rows = rows[:limit]
-    edges = [Edge(cursor=encode_cursor(offset + i), node=to_node(r)) for i, r in enumerate(rows)]
+    if keyset is not None:
+        cursors = [_keyset_cursor([getattr(r, c.key) for c in keyset]) for r in rows]
+    else:
+        cursors = [encode_cursor(offset + i) for i in range(len(rows))]
+    edges = [Edge(cursor=c, node=to_node(r)) for c, r in zip(cursors, rows, strict=True)]
     count_stmt = select(func.count()).select_from(stmt.order_by(None).subquery())
     return Connection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=has_next,
-            has_previous_page=offset > 0,
+            has_previous_page=offset > 0 or (keyset is not None and bool(after)),
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),

@@ -105,7 +105,8 @@ class Unit(TenantBase):
         CheckConstraint(_in("status", UNIT_STATUSES), name="status"),
         CheckConstraint("building_area > 0", name="building_area"),
         CheckConstraint("inner_area IS NULL OR inner_area > 0", name="inner_area"),
-        Index("ix_units_community_building", "community_id", "building_id"),
+        # the order of the units list (keyset pagination reads it from any page)
+        Index("ix_units_listing", "community_id", "building_id", "room_no", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

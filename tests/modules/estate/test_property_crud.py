@@ -227,6 +227,10 @@ async def test_units_search_by_room_building_or_community_and_page(
             break
         after = page["pageInfo"]["endCursor"]
     assert len(seen) == len(set(seen)) == 8
+    # (keyset cursors: a forged or offset-style cursor is refused, not misread)
+    for bad in ("garbage", "b2Zmc2V0OjI=", "a2V5OlsxXQ=="):
+        body = await api(UNITS, {"first": 3, "after": bad}, **call)
+        assert body["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED", bad
 
 
 async def test_residents_show_masked_phones_unless_the_viewer_may_see_them(

@@ -184,7 +184,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_units')),
     sa.UniqueConstraint('building_id', 'room_no', name=op.f('uq_units_building_id_room_no'))
     )
-    op.create_index('ix_units_community_building', 'units', ['community_id', 'building_id'], unique=False)
+    op.create_index('ix_units_listing', 'units', ['community_id', 'building_id', 'room_no', 'id'], unique=False)
     op.create_table('vehicles',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('community_id', sa.BigInteger(), nullable=False),
@@ -300,7 +300,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_vehicles_person_id'), table_name='vehicles')
     op.drop_index(op.f('ix_vehicles_community_id'), table_name='vehicles')
     op.drop_table('vehicles')
-    op.drop_index('ix_units_community_building', table_name='units')
+    op.drop_index('ix_units_listing', table_name='units')
     op.drop_table('units')
     op.drop_index(op.f('ix_staff_transfers_user_id'), table_name='staff_transfers')
     op.drop_table('staff_transfers')

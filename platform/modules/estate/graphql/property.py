@@ -589,7 +589,14 @@ class PropertyQuery:
                     )
                 )
             )
-        return await paginate(ctx, stmt, first=first, after=after, to_node=UnitType.of)
+        return await paginate(
+            ctx,
+            stmt,
+            first=first,
+            after=after,
+            to_node=UnitType.of,
+            keyset=(Unit.community_id, Unit.building_id, Unit.room_no, Unit.id),
+        )
 
     @query(VIEW)
     async def unit(self, info: strawberry.Info, id: strawberry.ID) -> UnitType | None:
