@@ -9,6 +9,8 @@ django-tenants #1262 served another tenant's rows.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -66,6 +68,49 @@ class RoutedSession(Session):
     """Sync session class under every AsyncSession we hand out; see module docstring."""
 
 
+class SerialAsyncSession(AsyncSession):
+    """An AsyncSession that one request's concurrent resolvers can share.
+
+    graphql-core resolves sibling fields concurrently, and DataLoaders dispatch their batches
+    side by side; a session is one connection in one transaction and must see one operation
+    at a time, so each operation waits for the one before it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._one_at_a_time = asyncio.Lock()
+
+
+def _one_at_a_time(name: str) -> Any:
+    operation = getattr(AsyncSession, name)
+
+    @functools.wraps(operation)
+    async def serialized(self: SerialAsyncSession, *args: Any, **kwargs: Any) -> Any:
+        async with self._one_at_a_time:
+            return await operation(self, *args, **kwargs)
+
+    return serialized
+
+
+# The operations that reach the connection themselves (scalars, for one, goes via execute).
+for _name in (
+    "execute",
+    "scalar",
+    "get",
+    "get_one",
+    "delete",
+    "merge",
+    "flush",
+    "refresh",
+    "run_sync",
+    "rollback",
+    "commit",
+    "close",
+    "connection",
+):
+    setattr(SerialAsyncSession, _name, _one_at_a_time(_name))
+
+
 @event.listens_for(RoutedSession, "after_begin")
 def _route_transaction(session: Session, transaction: Any, connection: Any) -> None:
     schema = session.info.get("tenant_schema")
@@ -110,7 +155,12 @@ class Database:
             key: make_engine(url, **engine_kw) for key, url in self.urls.items()
         }
         self._factories = {
-            key: async_sessionmaker(eng, sync_session_class=RoutedSession, expire_on_commit=False)
+            key: async_sessionmaker(
+                eng,
+                class_=SerialAsyncSession,
+                sync_session_class=RoutedSession,
+                expire_on_commit=False,
+            )
             for key, eng in self.engines.items()
         }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import json
@@ -76,6 +77,7 @@ class Context:
         self._session: AsyncSession | None = None
         self._principal: Any = None
         self._principal_loaded = False
+        self._principal_lock = asyncio.Lock()
         self._permissions: frozenset[str] | None = None
         self._scope: DataScope | None = None
         self._after_commit: list[Callable[[], Awaitable[Any]]] = []
@@ -149,8 +151,11 @@ class Context:
 
     async def principal(self) -> User | Operator | None:
         """The signed-in user (tenant surface) or operator (admin surface), if any."""
-        if not self._principal_loaded:
-            self._principal_loaded = True
+        if self._principal_loaded:
+            return self._principal
+        async with self._principal_lock:  # sibling fields ask at the same time
+            if self._principal_loaded:
+                return self._principal
             if self.claims is not None:
                 if self.surface is Surface.TENANT:
                     self._principal = await self.session.scalar(
@@ -158,6 +163,7 @@ class Context:
                     )
                 else:
                     self._principal = await self.session.get(Operator, self.claims.subject_id)
+            self._principal_loaded = True
         return self._principal
 
     async def require_principal(self) -> Any:

@@ -194,3 +194,17 @@ async def test_bad_schema_never_reaches_sql(one_conn_db, runtime):
     await session.close()
     async with runtime.db.shared_session() as s:
         assert await s.scalar(text("SELECT to_regclass('shared.tenants') IS NOT NULL"))
+
+
+async def test_one_request_session_serves_concurrent_resolvers(runtime, tenant):
+    """Given a fresh tenant session (no connection yet), when sibling resolvers use it at
+    the same moment, then each operation waits its turn instead of failing."""
+    import asyncio
+
+    from sqlalchemy import text as sql
+
+    async with runtime.db.tenant_session(tenant.schema) as session:
+        results = await asyncio.gather(
+            *(session.scalar(sql(f"SELECT {i} FROM (SELECT pg_sleep(0.05)) s")) for i in range(4))
+        )
+    assert results == [0, 1, 2, 3]
