@@ -7,6 +7,7 @@ the run gets a fresh database of its own, dropped at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from wuye import embedded
@@ -77,6 +79,22 @@ def services() -> Iterator[Services]:
         _drop_database(db_server, name)
         if started is not None:
             started.stop()
+
+
+@contextlib.contextmanager
+def count_statements(runtime: Runtime) -> Iterator[list[str]]:
+    """Every SQL statement the runtime's default engine runs inside the block."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = runtime.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import strawberry
 from conftest import Api, Services, build_runtime
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from wuye.app import create_app
 from wuye.errors import AppError
@@ -91,19 +91,3 @@ async def api_for(runtime: Runtime, path: str = "/graphql") -> AsyncIterator[Api
 
 def codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
-
-
-@contextlib.contextmanager
-def count_statements(runtime: Runtime) -> Iterator[list[str]]:
-    """Every SQL statement the runtime's default engine runs inside the block."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import login, new_phone
-from graphql_kit import count_statements
+from conftest import count_statements, login, new_phone
 
 from wuye.identity import service as identity
 

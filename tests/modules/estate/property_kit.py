@@ -3,15 +3,13 @@ tenant schema (fast), GraphQL documents, statement counting and error assertions
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from conftest import TEST_PASSWORD, Api, TenantFixture, login, new_phone
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import func, insert, select
 
 from wuye.graphql.ids import encode_id
 from wuye.identity import service as identity
@@ -94,22 +92,6 @@ def error(body: dict[str, Any]) -> dict[str, Any]:
 def ok(body: dict[str, Any]) -> dict[str, Any]:
     assert "errors" not in body, body
     return body["data"]
-
-
-@contextlib.contextmanager
-def count_statements(runtime: Runtime) -> Iterator[list[str]]:
-    """Every SQL statement the runtime's default engine runs inside the block."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def staff(

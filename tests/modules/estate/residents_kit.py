@@ -3,15 +3,12 @@ accounts, a resident signed up over GraphQL, and the GraphQL documents used."""
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from conftest import TEST_PASSWORD, Api, TenantFixture, login, new_phone
-from sqlalchemy import event
 
 from wuye.graphql.ids import encode_id
 from wuye.identity import service as identity
@@ -170,19 +167,3 @@ MY_CO = """query($u: ID!) { myCoResidents(unitId: $u) { name relation isPrimary 
 MY_PROFILES = "{ myCommunityProfiles { id name address hotline profile } }"
 MY_CLAIMS = "{ myUnitClaims { id status reason unit { roomNo } } }"
 CLAIMABLE = "{ claimableCommunities { id name buildings { id name } } }"
-
-
-@contextlib.contextmanager
-def count_statements(runtime: Runtime) -> Iterator[list[str]]:
-    """Every SQL statement the runtime's default engine runs inside the block."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)

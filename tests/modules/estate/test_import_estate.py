@@ -9,7 +9,7 @@ import io
 
 import openpyxl
 import pytest
-from conftest import make_tenant
+from conftest import count_statements, make_tenant
 from sqlalchemy import select
 from transfer_kit import (
     LIST,
@@ -511,26 +511,12 @@ def test_docs_match_the_spec():
 
 
 async def test_statements_do_not_grow_with_rows(api, runtime, seeded, admin_token):
-    from sqlalchemy import event
-
-    statements: list[str] = []
-
-    def count_statement(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    engine = runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count_statement)
-    try:
-        costs = []
-        for n, prefix in ((10, "7"), (300, "8")):
-            rows = [
-                unit_row(f"{prefix}-{i:03d}", building="2号楼", floor=i % 10 + 1) for i in range(n)
-            ]
-            statements.clear()
+    costs = []
+    for n, prefix in ((10, "7"), (300, "8")):
+        rows = [unit_row(f"{prefix}-{i:03d}", building="2号楼", floor=i % 10 + 1) for i in range(n)]
+        with count_statements(runtime) as statements:
             await import_ok(api, seeded.slug, admin_token, "units", rows)
-            costs.append(len(statements))
-    finally:
-        event.remove(engine, "before_cursor_execute", count_statement)
+        costs.append(len(statements))
     # Then 300 rows cost the statements 10 rows do (rows go in by COPY, not one by one)
     assert costs[0] == costs[1], costs
     assert not any("INSERT INTO units" in s for s in statements)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import count_statements
 from org_kit import (
     CREATE_POSITION,
     DELETE_DEPT,
@@ -22,7 +21,6 @@ from org_kit import (
     add_staff,
     failure,
 )
-from sqlalchemy import event
 
 from wuye.graphql.ids import encode_id
 
@@ -155,21 +153,6 @@ async def test_a_transfer_moves_the_staff_member_and_is_kept_in_history(org, run
     assert failure(await org.raw(DELETE_DEPT, {"i": {"id": eng["id"]}}))[0] == "CONFLICT"
 
 
-@contextlib.contextmanager
-def _count(runtime) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 async def _placed_staff(org: Org, runtime, tenant, n: int, dept: dict, pos: dict, c: int) -> None:
     for _ in range(n):
         uid = await add_staff(runtime, tenant, communities=(c,))
@@ -188,7 +171,7 @@ async def test_listing_staff_costs_the_same_statements_for_5_and_50(org, runtime
 
     async def measure() -> tuple[int, list[dict]]:
         await org.ok(STAFF, {"first": 50, "sub": False})  # warm caches
-        with _count(runtime) as seen:
+        with count_statements(runtime) as seen:
             nodes = await _staff(org)
         return len(seen), nodes
 

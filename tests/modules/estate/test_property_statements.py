@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import make_tenant
-from property_kit import UNITS, count_statements, ok, seed_estate, staff
+from conftest import count_statements, make_tenant
+from property_kit import UNITS, ok, seed_estate, staff
 
 
 async def _list_all(api, runtime, tenant, token: str) -> tuple[list[int], list[dict]]:

@@ -3,7 +3,7 @@ search and bad input."""
 
 from __future__ import annotations
 
-from conftest import TEST_PASSWORD, new_phone
+from conftest import TEST_PASSWORD, count_statements, new_phone
 from residents_kit import (
     CREATE,
     LINK,
@@ -12,7 +12,6 @@ from residents_kit import (
     PERSON,
     SET_PRIMARY,
     UPDATE,
-    count_statements,
     error,
     id_number,
     make_estate,
