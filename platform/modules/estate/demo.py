@@ -28,6 +28,7 @@ from wuye.modules.estate.models import (
     Unit,
     Vehicle,
 )
+from wuye.modules.estate.property import profile as community_profile
 
 DEMO_STAFF_PASSWORD = "wuye-demo-2026"
 _SURNAMES = (
@@ -83,15 +84,24 @@ async def seed_estate_demo(*, session: AsyncSession, tenant: Any, runtime: Any) 
                 "longitude": lng,
                 "area_m2": Decimal("86000.00"),
                 "hotline": "021-5888800" + str(i),
-                "profile": {
-                    "serviceItems": ["24小时安保", "公共区域保洁", "绿化养护", "设施设备维保"],
-                    "standards": "一级物业服务标准",
-                    "prices": [
-                        {"item": "物业费", "price": "2.80元/m²/月"},
-                        {"item": "地面车位租金", "price": "300元/月"},
-                    ],
-                    "contacts": [{"role": "客服中心", "phone": "021-5888800" + str(i)}],
-                },
+                "profile": community_profile(
+                    {
+                        "intro": f"{name}由演示物业提供一级物业服务。",
+                        "serviceItems": [
+                            {"name": "安保", "standard": "24小时门岗与巡逻"},
+                            {"name": "保洁", "standard": "公共区域每日清扫两次"},
+                            {"name": "绿化", "standard": "每月修剪一次"},
+                            {"name": "设施维保", "standard": "电梯每半月维保一次"},
+                        ],
+                        "prices": [
+                            {"item": "物业费", "amountFen": 280, "unit": "元/m²/月"},
+                            {"item": "地下车位租金", "amountFen": 30000, "unit": "元/月"},
+                        ],
+                        "contacts": [
+                            {"role": "客服中心", "name": "前台", "phone": "021-5888800" + str(i)}
+                        ],
+                    }
+                ),
             }
             for i, (name, address, district, lat, lng) in enumerate(_COMMUNITIES, start=1)
         ],

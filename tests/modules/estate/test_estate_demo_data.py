@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import make_tenant
+from conftest import login, make_tenant
 from sqlalchemy import func, select
 
 from wuye.identity.models import User
@@ -54,3 +54,26 @@ async def test_demo_data_is_realistic_and_seeded_once(runtime):
             user = await get_user(s, profile.user_id)
             assert user.kind == "staff" and not user.all_communities
         assert await s.scalar(select(func.count()).select_from(User)) == 1 + len(profiles)
+
+
+async def test_demo_data_reads_back_through_the_api(runtime, api):
+    """Given the demo data, when the admin lists communities (with their profile) and units
+    (with residents), then everything the seed wrote is valid for the API too."""
+    tenant = await make_tenant(runtime)
+    info = await runtime.directory.by_slug(tenant.slug)
+    async with runtime.db.tenant_session(tenant.schema) as s:
+        await seed_estate_demo(session=s, tenant=info, runtime=runtime)
+        await s.commit()
+    token = (await login(api, tenant.slug, tenant.admin_phone))["accessToken"]
+    body = await api(
+        """{ communities { edges { node { name profile { intro serviceItems { name }
+               prices { item amountFen unit } contacts { role phone } } } } }
+             units(first: 20) { totalCount edges { node { roomNo residents { name } } } } }""",
+        tenant=tenant.slug,
+        token=token,
+    )
+    assert "errors" not in body, body
+    communities = [e["node"] for e in body["data"]["communities"]["edges"]]
+    assert {c["name"] for c in communities} == {"阳光花园", "翠湖名苑"}
+    assert all(c["profile"]["prices"][0]["amountFen"] == 280 for c in communities)
+    assert body["data"]["units"]["totalCount"] > 900
