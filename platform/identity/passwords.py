@@ -79,6 +79,8 @@ def split_identifier(identifier: str, region: str = "CN") -> tuple[str, str]:
 
 def mask_phone(phone: str | None) -> str | None:
     """+8613800138000 -> +86138****8000 (for lists shown to staff)."""
-    if not phone or len(phone) < 8:
+    if not phone:
         return phone
+    if len(phone) < 8:  # too short to show any part of it
+        return "****"
     return phone[:-8] + "****" + phone[-4:]

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.crypto import decrypt_field
+from wuye.identity.passwords import mask_phone as identity_mask_phone
 from wuye.identity.scope import DataScope
 from wuye.modules.estate.importing import (
     CSV_TYPE,
@@ -60,11 +61,8 @@ def _fmt(value: Any) -> str:
 
 
 def mask_phone(phone: str | None) -> str:
-    """+8613812345678 -> 138****5678 (the national number, middle four hidden)."""
-    if not phone:
-        return ""
-    national = phone[3:] if phone.startswith("+86") else phone
-    return national[:3] + "****" + national[-4:] if len(national) >= 8 else "****"
+    """+8613812345678 -> 138****5678 (the national number, as a sheet shows it, masked)."""
+    return identity_mask_phone(national_phone(phone)) or ""
 
 
 def national_phone(phone: str | None) -> str:
