@@ -158,3 +158,36 @@ def emit_json(figures: dict[str, Any]) -> None:
     """The benchmark's last line: one JSON object of its figures."""
     sys.stdout.flush()
     print(json.dumps(figures, sort_keys=False), flush=True)
+
+
+BENCH_ADMIN_PHONE = "+8613900000001"
+BENCH_PASSWORD = "bench-pass-123"
+
+
+async def tenant_with_admin(runtime: Any, slug: str) -> str:
+    """Provision tenant ``slug`` whose admin (BENCH_ADMIN_PHONE) signs in with
+    BENCH_PASSWORD; returns the tenant's schema."""
+    from wuye.identity import service as identity
+    from wuye.tenancy.provisioning import NewTenant, create_tenant
+
+    async with runtime.db.shared_session() as s:
+        done = await create_tenant(
+            s,
+            NewTenant(
+                slug=slug,
+                name_zh="基准物业",
+                name_en="Bench Estates",
+                admin_name="管理员",
+                admin_phone=BENCH_ADMIN_PHONE,
+            ),
+            modules=runtime.modules,
+            changed_by="bench",
+            invite_ttl_s=3600,
+        )
+        await s.commit()
+    async with runtime.db.tenant_session(done.schema) as s:
+        await identity.accept_invite(
+            s, raw=done.admin_invite or "", password=BENCH_PASSWORD, passwords=runtime.passwords
+        )
+        await s.commit()
+    return done.schema

@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 from _common import (
+    BENCH_ADMIN_PHONE,
+    BENCH_PASSWORD,
     FAST_PASSWORDS,
     Services,
     bench_settings,
@@ -36,19 +38,17 @@ from _common import (
     percentile,
     run_async,
     services,
+    tenant_with_admin,
 )
 
 from wuye.app import create_app
-from wuye.identity import service as identity
 from wuye.identity.scope import DataScope
 from wuye.modules.estate import importing
 from wuye.runtime import Runtime
-from wuye.tenancy.provisioning import NewTenant, create_tenant
 
 GOAL_ROWS_PER_S = 5_000
 SLUG = "bench-estate"
-ADMIN_PHONE = "+8613900000001"
-PASSWORD = "bench-pass-123"
+ADMIN_PHONE, PASSWORD = BENCH_ADMIN_PHONE, BENCH_PASSWORD
 UNITS_PER_BUILDING = 500  # 25 floors x 4 entrances x 5 rooms
 LOGIN = """mutation($i: LoginInput!) { login(input: $i) { accessToken } }"""
 UNITS = """query($after: String) { units(first: 100, after: $after) {
@@ -208,39 +208,20 @@ async def run(svc: Services, args: argparse.Namespace) -> dict[str, Any]:
     )
     figures: dict[str, Any] = {"units": args.units, "communities": args.communities}
     try:
-        async with runtime.db.shared_session() as s:
-            done = await create_tenant(
-                s,
-                NewTenant(
-                    slug=SLUG,
-                    name_zh="基准物业",
-                    name_en="Bench Estates",
-                    admin_name="管理员",
-                    admin_phone=ADMIN_PHONE,
-                ),
-                modules=runtime.modules,
-                changed_by="bench",
-                invite_ttl_s=3600,
-            )
-            await s.commit()
-        async with runtime.db.tenant_session(done.schema) as s:
-            await identity.accept_invite(
-                s, raw=done.admin_invite or "", password=PASSWORD, passwords=runtime.passwords
-            )
-            await s.commit()
+        schema = await tenant_with_admin(runtime, SLUG)
 
         buildings = layout(args.units, args.communities)
         communities = sorted({c for c, _ in buildings})
         await timed_import(
             runtime,
-            done.schema,
+            schema,
             "communities",
             "c.xlsx",
             xlsx("communities", [[c, "", "", "", "", "", ""] for c in communities]),
         )
         await timed_import(
             runtime,
-            done.schema,
+            schema,
             "buildings",
             "b.xlsx",
             xlsx("buildings", [[c, b, 25, 4] for c, b in buildings]),
@@ -258,7 +239,7 @@ async def run(svc: Services, args: argparse.Namespace) -> dict[str, Any]:
 
         results = {}
         for kind, content in (("units", units_file), ("residents", residents_file)):
-            r = await timed_import(runtime, done.schema, kind, f"{kind}.xlsx", content)
+            r = await timed_import(runtime, schema, kind, f"{kind}.xlsx", content)
             results[kind] = r
             note(
                 f"{kind}: {int(r['rows']):,} rows in {r['total_s']:.2f} s = "

@@ -40,6 +40,8 @@ from typing import Any
 
 import httpx
 from _common import (
+    BENCH_ADMIN_PHONE,
+    BENCH_PASSWORD,
     FAST_PASSWORDS,
     Services,
     bench_settings,
@@ -50,6 +52,7 @@ from _common import (
     percentile,
     run_async,
     services,
+    tenant_with_admin,
 )
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -63,19 +66,16 @@ from wuye.errors import AppError, pick_language
 from wuye.graphql.context import Context, Surface
 from wuye.graphql.http import app_error_json
 from wuye.graphql.ids import encode_id
-from wuye.identity import service as identity
 from wuye.identity.models import User
 from wuye.identity.tokens import tenant_audience
 from wuye.runtime import Runtime
 from wuye.settings import Settings
-from wuye.tenancy.provisioning import NewTenant, create_tenant
 
 ME_QUERY = "{ me { id name roles { key } } }"
 NO_IO_QUERY = "{ tenant { slug branding { appName } } }"
 LOGIN = """mutation($i: LoginInput!) { login(input: $i) { accessToken } }"""
 SLUG = "bench"
-ADMIN_PHONE = "+8613900000001"
-PASSWORD = "bench-pass-123"
+ADMIN_PHONE, PASSWORD = BENCH_ADMIN_PHONE, BENCH_PASSWORD
 GOAL_RATIO = 0.7
 GOAL_OVERHEAD_MS = 0.3
 
@@ -579,26 +579,7 @@ async def setup_and_measure(
     """Provision the tenant, sign its admin in over /graphql, run the in-process timings."""
     runtime = build_runtime(settings, svc.database_url, svc.redis_url)
     try:
-        async with runtime.db.shared_session() as s:
-            done = await create_tenant(
-                s,
-                NewTenant(
-                    slug=SLUG,
-                    name_zh="基准物业",
-                    name_en="Bench Estates",
-                    admin_name="管理员",
-                    admin_phone=ADMIN_PHONE,
-                ),
-                modules=runtime.modules,
-                changed_by="bench",
-                invite_ttl_s=3600,
-            )
-            await s.commit()
-        async with runtime.db.tenant_session(done.schema) as s:
-            await identity.accept_invite(
-                s, raw=done.admin_invite or "", password=PASSWORD, passwords=runtime.passwords
-            )
-            await s.commit()
+        await tenant_with_admin(runtime, SLUG)
         transport = httpx.ASGITransport(app=create_app(runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             r = await client.post(
