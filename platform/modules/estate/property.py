@@ -38,12 +38,23 @@ from wuye.modules.estate.models import (
 )
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 _PROFILE_LIMITS = {"serviceItems": 100, "prices": 100, "contacts": 50}
 
 
 def not_found(field: str | None = None) -> AppError:
     return AppError("NOT_FOUND", field=field) if field else AppError("NOT_FOUND")
+
+
+async def _in_scope(
+    session: AsyncSession, scope: DataScope, model: type[M], pk: int, field: str | None
+) -> M:
+    """The row with this key if its community is in the caller's scope, else NOT_FOUND."""
+    found = await session.get(model, pk)
+    if found is None or not scope.allows(found.community_id):  # type: ignore[attr-defined]
+        raise not_found(field)
+    return found
 
 
 async def _unique(
@@ -231,10 +242,7 @@ _BUILDING_TAKEN = dict(
 async def get_building(
     *, session: AsyncSession, scope: DataScope, building_id: int, field: str | None = None
 ) -> Building:
-    found = await session.get(Building, building_id)
-    if found is None or not scope.allows(found.community_id):
-        raise not_found(field)
-    return found
+    return await _in_scope(session, scope, Building, building_id, field)
 
 
 async def create_building(
@@ -284,10 +292,7 @@ _ROOM_TAKEN = dict(
 async def get_unit(
     *, session: AsyncSession, scope: DataScope, unit_id: int, field: str | None = None
 ) -> Unit:
-    found = await session.get(Unit, unit_id)
-    if found is None or not scope.allows(found.community_id):
-        raise not_found(field)
-    return found
+    return await _in_scope(session, scope, Unit, unit_id, field)
 
 
 def _check_floor(floor: object, building: Building) -> int:
@@ -435,10 +440,7 @@ async def create_parking_lot(
 async def get_parking_lot(
     *, session: AsyncSession, scope: DataScope, lot_id: int, field: str | None = None
 ) -> ParkingLot:
-    found = await session.get(ParkingLot, lot_id)
-    if found is None or not scope.allows(found.community_id):
-        raise not_found(field)
-    return found
+    return await _in_scope(session, scope, ParkingLot, lot_id, field)
 
 
 async def create_parking_space(
@@ -472,10 +474,7 @@ async def create_parking_space(
 async def get_parking_space(
     *, session: AsyncSession, scope: DataScope, space_id: int, field: str | None = None
 ) -> ParkingSpace:
-    found = await session.get(ParkingSpace, space_id)
-    if found is None or not scope.allows(found.community_id):
-        raise not_found(field)
-    return found
+    return await _in_scope(session, scope, ParkingSpace, space_id, field)
 
 
 async def _person_in_community(
