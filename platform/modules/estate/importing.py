@@ -104,6 +104,8 @@ UNIT_STATUS_LABELS = {"vacant": "空置", "occupied": "自住", "rented": "出�
 SPACE_KIND_LABELS = {"owned": "产权", "rented": "租赁", "temporary": "临时"}
 SPACE_STATUS_LABELS = {"vacant": "空闲", "occupied": "占用", "reserved": "预留", "disabled": "停用"}
 RELATION_LABELS = {"owner": "业主", "family": "家属", "tenant": "租户"}
+CLAIM_STATUS_LABELS = {"pending": "待审核", "approved": "已通过", "rejected": "已驳回"}
+DEPARTMENT_KIND_LABELS = {"company": "公司", "region": "区域", "project": "项目", "team": "班组"}
 _TRUE = {"是", "y", "yes", "true", "1", "√"}
 _FALSE = {"否", "n", "no", "false", "0", ""}
 
@@ -502,22 +504,104 @@ KINDS: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+
+def _export_only(raw: str, key: str) -> Any:  # pragma: no cover - columns_of() refuses these
+    raise validation.invalid(key, "该列仅用于导出", "This column is export-only")
+
+
+def _out(key: str, header: str, help_zh: str = "", help_en: str = "") -> Column:
+    """A column of an export-only list: no template, no parser."""
+    return _c(key, header, False, help_zh, help_en, "", _export_only)
+
+
+_OUT_COMMUNITY = _out("community", "小区名称")
+
+# Lists that export in CSV / XLSX but cannot be imported (``columns_of`` refuses them).
+EXPORT_ONLY_KINDS: dict[str, tuple[Column, ...]] = {
+    "vehicles": (
+        _OUT_COMMUNITY,
+        _out("plate", "车牌号"),
+        _out("new_energy", "新能源", "是/否", "是/否 (yes/no)"),
+        _out("owner_name", "车主姓名"),
+        _out("owner_phone", "车主手机号", "无完整查看权限时脱敏", "Masked without view_sensitive"),
+    ),
+    "parking_lots": (
+        _OUT_COMMUNITY,
+        _out("name", "车场名称"),
+        _out("spaces", "车位数"),
+        _out("vacant_spaces", "空闲车位数"),
+    ),
+    "unit_claims": (
+        _OUT_COMMUNITY,
+        _out("building", "楼栋名称"),
+        _out("room_no", "房号"),
+        _out("name", "姓名"),
+        _out("relation", "关系", *_labels_help(RELATION_LABELS)),
+        _out("status", "状态", *_labels_help(CLAIM_STATUS_LABELS)),
+        _out("reason", "原因"),
+        _out("created_at", "申请时间", "YYYY-MM-DD HH:MM:SS（租户时区）", "Tenant time zone"),
+    ),
+    "staff": (
+        _out("name", "姓名"),
+        _out("phone", "手机号", "脱敏", "Masked"),
+        _out("department", "部门"),
+        _out("position", "岗位"),
+        _out("employee_no", "工号"),
+        _out("joined_on", "入职日期", "YYYY-MM-DD", "YYYY-MM-DD"),
+        _out("communities", "负责小区", "逗号分隔；全部小区", "Comma-separated, or 全部小区 (all)"),
+    ),
+    "departments": (
+        _out("name", "部门名称"),
+        _out("kind", "类型", *_labels_help(DEPARTMENT_KIND_LABELS)),
+        _out("parent", "上级部门"),
+        _out("depth", "层级", "根部门为0", "0 for a root department"),
+        _out("community", "所属小区"),
+    ),
+    "staff_transfers": (
+        _out("staff", "员工姓名"),
+        _out("from_department", "调出部门"),
+        _out("to_department", "调入部门"),
+        _out("effective_on", "生效日期", "YYYY-MM-DD", "YYYY-MM-DD"),
+        _out("reason", "原因"),
+    ),
+}
+
 KIND_TITLES = {
     "communities": "小区",
     "buildings": "楼栋",
     "units": "房屋",
     "parking_spaces": "车位",
     "residents": "住户",
+    "vehicles": "车辆",
+    "parking_lots": "停车场",
+    "unit_claims": "入住申请",
+    "staff": "员工",
+    "departments": "部门",
+    "staff_transfers": "员工调动",
 }
 
 
 def columns_of(kind: str) -> tuple[Column, ...]:
+    """The columns of an importable kind (export-only kinds are refused)."""
     try:
         return KINDS[kind]
     except KeyError:
+        if kind in EXPORT_ONLY_KINDS:
+            raise validation.invalid(
+                "kind",
+                f"该类型仅支持导出，不能导入：{kind}",
+                f"Export only, not importable: {kind}",
+            ) from None
         raise validation.invalid(
             "kind", f"不支持的导入类型：{kind}", f"Unknown kind: {kind}"
         ) from None
+
+
+def export_columns_of(kind: str) -> tuple[Column, ...]:
+    """The columns of an export: an importable kind's template, or an export-only list."""
+    if kind in EXPORT_ONLY_KINDS:
+        return EXPORT_ONLY_KINDS[kind]
+    return columns_of(kind)
 
 
 def columns_markdown() -> str:
@@ -527,6 +611,12 @@ def columns_markdown() -> str:
         "Header row = row 1 (the zh-CN header or the English key); one record per row. "
         "Error reports name the row as the sheet shows it, the column header and a message."
     )
+    out += [
+        "",
+        "Export-only lists (`exportEstate`; no template, not importable): "
+        + ", ".join(f"{k} ({KIND_TITLES[k]})" for k in EXPORT_ONLY_KINDS)
+        + ".",
+    ]
     for kind, cols in KINDS.items():
         out += ["", f"## {kind} ({KIND_TITLES[kind]})", ""]
         out += ["| 表头 | key | required | 说明 | notes | example |", "|---|---|---|---|---|---|"]

@@ -4,11 +4,15 @@
 - ``startEstateImport(input)``: validate every row, then apply all or none; files of more
   than ``importing.ASYNC_THRESHOLD`` rows are queued for the ``run_estate_import`` job.
 - ``estateImport(id)`` / ``estateImports``: status, progress and the row-by-row report.
-- ``exportEstate(input)``: a list in the template's format, limited to the data scope.
+- ``exportEstate(input)``: a list in the template's format, limited to the data scope; also
+  the export-only lists (vehicles, parking lots, unit claims, staff, departments, staff
+  transfers), which the import and its templates refuse.
 
 Import needs ``estate.import``; export needs ``estate.view`` (plus ``estate.residents.view``
-for residents, whose phone and ID numbers are masked without
-``estate.residents.view_sensitive``). Both respect the caller's data scope.
+for residents, vehicles and unit claims; residents' and vehicle owners' phone and ID numbers
+are masked without ``estate.residents.view_sensitive``). Both respect the caller's data
+scope; the organisation lists (staff, departments, transfers) are tenant-wide, as the org
+API is.
 """
 
 from __future__ import annotations
@@ -34,13 +38,22 @@ from wuye.modules.estate.permissions import IMPORT, RESIDENTS_VIEW, VIEW, VIEW_S
 from wuye.outbox import enqueue_after_commit
 
 
-@strawberry.enum(description="What a sheet holds")
+@strawberry.enum(
+    description="What a sheet holds. VEHICLES to STAFF_TRANSFERS are export-only: "
+    "startEstateImport and estateImportTemplate refuse them"
+)
 class EstateImportKind(enum.Enum):
     COMMUNITIES = "communities"
     BUILDINGS = "buildings"
     UNITS = "units"
     PARKING_SPACES = "parking_spaces"
     RESIDENTS = "residents"
+    VEHICLES = "vehicles"
+    PARKING_LOTS = "parking_lots"
+    UNIT_CLAIMS = "unit_claims"
+    STAFF = "staff"
+    DEPARTMENTS = "departments"
+    STAFF_TRANSFERS = "staff_transfers"
 
 
 @strawberry.enum
@@ -214,14 +227,15 @@ class TransferMutation:
 
     @mutation(
         VIEW,
-        description="Export a list in its import template's format (limited to your "
-        "communities; residents' phone and ID numbers masked unless you may see them)",
+        description="Export a list in its import template's format, or an export-only list "
+        "(limited to your communities; residents' phone and ID numbers masked unless you may "
+        "see them; residents, vehicles and unit claims need estate.residents.view)",
     )
     async def export_estate(self, info: strawberry.Info, input: ExportEstateInput) -> EstateFile:
         ctx = info.context
         kind = input.kind.value
         permissions = await ctx.permissions()
-        if kind == "residents" and not grants(permissions, RESIDENTS_VIEW.key):
+        if kind in exporting.RESIDENT_KINDS and not grants(permissions, RESIDENTS_VIEW.key):
             raise AppError("FORBIDDEN")
         scope = await ctx.data_scope()
         community_pk = None
@@ -241,5 +255,6 @@ class TransferMutation:
             sensitive=grants(permissions, VIEW_SENSITIVE.key),
             tenant=ctx.tenant.slug,
             secret=ctx.runtime.settings.secret_key,
+            time_zone=ctx.tenant.time_zone,
         )
         return EstateFile.of(*exporting.encode(kind, input.format.value, rows))
