@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -370,7 +370,7 @@ async def rows_of(
         names = (
             select(
                 func.string_agg(
-                    Community.name, aggregate_order_by(",", Community.name, Community.id)
+                    Community.name, aggregate_order_by(literal(","), Community.name, Community.id)
                 )
             )
             .select_from(UserCommunityScope)
