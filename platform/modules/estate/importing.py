@@ -28,6 +28,7 @@ import base64
 import binascii
 import csv
 import io
+import logging
 import re
 import time
 import zipfile
@@ -78,6 +79,8 @@ from wuye.modules.estate.models import (
     Unit,
     Vehicle,
 )
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from wuye.runtime import Runtime
@@ -1838,6 +1841,16 @@ async def run_import_job(
             [],
             "导入时数据已被其他操作修改，未导入任何数据，请重新上传",
             "The data changed while importing; nothing was imported. Upload it again.",
+        )
+    except Exception:  # a bug or an outage: say so, rather than stay "running" for ever
+        log.exception("estate import %s failed", import_id)
+        outcome = Outcome(
+            "failed",
+            job.total_rows,
+            0,
+            [],
+            "导入失败（系统错误），未导入任何数据，请稍后重新上传",
+            "The import failed (system error); nothing was imported. Upload it again later.",
         )
     await session.refresh(job)
     _finish(job, outcome)

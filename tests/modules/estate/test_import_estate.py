@@ -387,6 +387,29 @@ async def test_a_large_bad_file_is_rejected_by_the_job(
     assert await count(runtime, seeded, Unit) == 0
 
 
+async def test_an_import_that_breaks_ends_failed_with_nothing_written(
+    api, runtime, seeded, admin_token, monkeypatch
+):
+    # Given a queued import whose apply step hits an unexpected error (a fault injected
+    # where a bug or an outage would strike)
+    monkeypatch.setattr(importing, "ASYNC_THRESHOLD", 3)
+    rows = [unit_row(f"5-{i}") for i in range(6)]
+    result = await start_import(api, seeded.slug, admin_token, "units", csv_bytes("units", rows))
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(importing, "run", broken)
+    # When the job runs
+    await drain(runtime)
+    # Then the import says it failed (it does not stay "running"), and nothing was written
+    body = await api(STATUS, {"id": result["id"]}, tenant=seeded.slug, token=admin_token)
+    job = body["data"]["estateImport"]
+    assert job["status"] == "FAILED"
+    assert "未导入任何数据" in job["message"]
+    assert await count(runtime, seeded, Unit) == 0
+
+
 async def test_a_job_run_twice_imports_once(api, runtime, seeded, admin_token, monkeypatch):
     # Given a queued import
     monkeypatch.setattr(importing, "ASYNC_THRESHOLD", 3)
