@@ -78,6 +78,7 @@ class Context:
         self._principal: Any = None
         self._principal_loaded = False
         self._principal_lock = asyncio.Lock()
+        self._scope_lock = asyncio.Lock()
         self._permissions: frozenset[str] | None = None
         self._scope: DataScope | None = None
         self._after_commit: list[Callable[[], Awaitable[Any]]] = []
@@ -196,19 +197,22 @@ class Context:
 
     async def data_scope(self) -> DataScope:
         """The communities the signed-in staff member may see (residents: none by scope)."""
-        if self._scope is None:
-            user = await self.user()
-            if user.kind != "staff":
-                self._scope = NO_SCOPE
-            elif user.all_communities:
-                self._scope = DataScope(all_communities=True)
-            else:
-                ids = await self.session.scalars(
-                    select(UserCommunityScope.community_id).where(
-                        UserCommunityScope.user_id == user.id
+        if self._scope is not None:
+            return self._scope
+        user = await self.user()
+        async with self._scope_lock:  # sibling fields ask at the same time: read it once
+            if self._scope is None:
+                if user.kind != "staff":
+                    self._scope = NO_SCOPE
+                elif user.all_communities:
+                    self._scope = DataScope(all_communities=True)
+                else:
+                    ids = await self.session.scalars(
+                        select(UserCommunityScope.community_id).where(
+                            UserCommunityScope.user_id == user.id
+                        )
                     )
-                )
-                self._scope = DataScope(False, frozenset(ids))
+                    self._scope = DataScope(False, frozenset(ids))
         return self._scope
 
     # --- audit -----------------------------------------------------------------------------
