@@ -1,4 +1,4 @@
 """GraphQL toolkit (context, access, errors, pagination, limits, execution) and assembly.
 
-Modules import the toolkit; only ``schema.py`` imports the module registry.
+Modules import the toolkit; ``schema.py`` assembles the schemas from the module list.
 """

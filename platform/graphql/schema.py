@@ -1,6 +1,6 @@
 """Schema assembly: core types plus each registered module's contributions, per surface.
 
-This is the one place that imports the module registry; modules import the toolkit only.
+It receives the module list (from the runtime); modules import the toolkit, never this.
 """
 
 from __future__ import annotations
