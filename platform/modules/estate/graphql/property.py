@@ -49,6 +49,15 @@ def _changes(input: Any, names: dict[str, str]) -> dict[str, Any]:
 # --- types ---------------------------------------------------------------------------------
 
 
+async def _community_rows(ctx: Any, model: Any, community_id: str | None, *order_by: Any) -> Any:
+    """A select of ``model`` rows in the caller's communities (and only ``community_id``'s
+    when the client names one), in ``order_by`` order."""
+    scope = await ctx.data_scope()
+    stmt = select(model).where(scope.filter(model.community_id)).order_by(*order_by)
+    cid = optional_id(community_id, "Community", "communityId")
+    return stmt if cid is None else stmt.where(model.community_id == cid)
+
+
 @strawberry.type
 class OverviewServiceItem:
     name: str
@@ -523,15 +532,9 @@ class PropertyQuery:
         after: str | None = None,
     ) -> Connection[BuildingType]:
         ctx = info.context
-        scope = await ctx.data_scope()
-        stmt = (
-            select(Building)
-            .where(scope.filter(Building.community_id))
-            .order_by(Building.community_id, Building.name, Building.id)
+        stmt = await _community_rows(
+            ctx, Building, community_id, Building.community_id, Building.name, Building.id
         )
-        cid = optional_id(community_id, "Community", "communityId")
-        if cid is not None:
-            stmt = stmt.where(Building.community_id == cid)
         return await paginate(ctx, stmt, first=first, after=after, to_node=BuildingType.of)
 
     @query(VIEW)
@@ -558,15 +561,9 @@ class PropertyQuery:
         """Search matches room number, building name or community name (every word must
         match one of them), e.g. ``3号楼 802``."""
         ctx = info.context
-        scope = await ctx.data_scope()
-        stmt = (
-            select(Unit)
-            .where(scope.filter(Unit.community_id))
-            .order_by(Unit.community_id, Unit.building_id, Unit.room_no, Unit.id)
+        stmt = await _community_rows(
+            ctx, Unit, community_id, Unit.community_id, Unit.building_id, Unit.room_no, Unit.id
         )
-        cid = optional_id(community_id, "Community", "communityId")
-        if cid is not None:
-            stmt = stmt.where(Unit.community_id == cid)
         bid = optional_id(building_id, "Building", "buildingId")
         if bid is not None:
             stmt = stmt.where(Unit.building_id == bid)
@@ -615,15 +612,9 @@ class PropertyQuery:
         after: str | None = None,
     ) -> Connection[ParkingLotType]:
         ctx = info.context
-        scope = await ctx.data_scope()
-        stmt = (
-            select(ParkingLot)
-            .where(scope.filter(ParkingLot.community_id))
-            .order_by(ParkingLot.community_id, ParkingLot.name, ParkingLot.id)
+        stmt = await _community_rows(
+            ctx, ParkingLot, community_id, ParkingLot.community_id, ParkingLot.name, ParkingLot.id
         )
-        cid = optional_id(community_id, "Community", "communityId")
-        if cid is not None:
-            stmt = stmt.where(ParkingLot.community_id == cid)
         return await paginate(ctx, stmt, first=first, after=after, to_node=ParkingLotType.of)
 
     @query(VIEW)
@@ -637,15 +628,14 @@ class PropertyQuery:
         after: str | None = None,
     ) -> Connection[ParkingSpaceType]:
         ctx = info.context
-        scope = await ctx.data_scope()
-        stmt = (
-            select(ParkingSpace)
-            .where(scope.filter(ParkingSpace.community_id))
-            .order_by(ParkingSpace.lot_id, ParkingSpace.number, ParkingSpace.id)
+        stmt = await _community_rows(
+            ctx,
+            ParkingSpace,
+            community_id,
+            ParkingSpace.lot_id,
+            ParkingSpace.number,
+            ParkingSpace.id,
         )
-        cid = optional_id(community_id, "Community", "communityId")
-        if cid is not None:
-            stmt = stmt.where(ParkingSpace.community_id == cid)
         lid = optional_id(lot_id, "ParkingLot", "lotId")
         if lid is not None:
             stmt = stmt.where(ParkingSpace.lot_id == lid)
@@ -664,11 +654,7 @@ class PropertyQuery:
     ) -> Connection[VehicleType]:
         """Search by plate fragment (spaces and case ignored)."""
         ctx = info.context
-        scope = await ctx.data_scope()
-        stmt = select(Vehicle).where(scope.filter(Vehicle.community_id)).order_by(Vehicle.plate)
-        cid = optional_id(community_id, "Community", "communityId")
-        if cid is not None:
-            stmt = stmt.where(Vehicle.community_id == cid)
+        stmt = await _community_rows(ctx, Vehicle, community_id, Vehicle.plate)
         fragment = "".join((search or "").split()).upper()
         if fragment:
             stmt = stmt.where(Vehicle.plate.contains(fragment, autoescape=True))
