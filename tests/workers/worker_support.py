@@ -43,7 +43,14 @@ async def record_effect(ctx: dict[str, Any], tenant: str, *, session: Any, marke
 
 @tenant_job(module="testmod")
 async def cron_tick(ctx: dict[str, Any], tenant: str, *, session: Any) -> None:
-    _effect(session, tenant, "tick", TICK)
+    # marked with the minute it was scheduled for (the end of a fanned-out job id), so a
+    # test can tell its own runs from those of the real every-minute cron entry that any
+    # worker draining across a minute boundary may fire
+    _effect(session, tenant, tick_marker(str(ctx.get("job_id", ""))), TICK)
+
+
+def tick_marker(job_id: str) -> str:
+    return "tick:" + job_id.rsplit(":", 1)[-1]
 
 
 @tenant_job(module="testmod")
