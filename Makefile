@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/graphql_overhead.py
 	$(PY) bench/tenants.py
 	$(PY) bench/estate_import.py
+	$(PY) bench/notice_fanout.py
 
 clean:
 	rm -rf $(VENV) .wuye .pytest_cache .mypy_cache .ruff_cache

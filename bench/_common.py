@@ -164,7 +164,7 @@ BENCH_ADMIN_PHONE = "+8613900000001"
 BENCH_PASSWORD = "bench-pass-123"
 
 
-async def tenant_with_admin(runtime: Any, slug: str) -> str:
+async def tenant_with_admin(runtime: Any, slug: str, modules: tuple[str, ...] = ()) -> str:
     """Provision tenant ``slug`` whose admin (BENCH_ADMIN_PHONE) signs in with
     BENCH_PASSWORD; returns the tenant's schema."""
     from wuye.identity import service as identity
@@ -179,6 +179,7 @@ async def tenant_with_admin(runtime: Any, slug: str) -> str:
                 name_en="Bench Estates",
                 admin_name="管理员",
                 admin_phone=BENCH_ADMIN_PHONE,
+                modules=modules,
             ),
             modules=runtime.modules,
             changed_by="bench",

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from wuye import embedded
-from wuye.db import DEFAULT_CLUSTER
+from wuye.db import DEFAULT_CLUSTER, take_after_commit
 from wuye.errors import AppError
 from wuye.identity import service as identity
 from wuye.identity.models import Operator, OperatorAuditLog, User
@@ -144,6 +144,9 @@ async def seed_demo(runtime: Runtime) -> list[str]:
             if module.demo is not None and runtime.module_enabled(info, module.key):
                 await module.demo(session=s, tenant=info, runtime=runtime)
         await s.commit()
+        hooks = take_after_commit(s)
+    for hook in hooks:  # e.g. the demo notices' fan-out jobs
+        await hook()
     lines.append(f"  tenant admin : {DEMO_ADMIN_PHONE} / {DEMO_PASSWORD}")
     lines.append(f"  resident     : {DEMO_RESIDENT_PHONE} / {DEMO_PASSWORD}")
     lines.append(f"  operator     : {DEMO_OPERATOR_EMAIL} / {DEMO_PASSWORD}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy import MetaData, event
@@ -179,3 +179,20 @@ class Database:
     async def dispose(self) -> None:
         for eng in self.engines.values():
             await eng.dispose()
+
+
+# --- after-commit hooks ----------------------------------------------------------------------
+# Side effects that must wait for the data they announce (enqueueing a job that reads it)
+# hang on the session, so a service function can register one wherever it is called from:
+# the request (``Context.finish``) and the job wrapper (``tenant_job``) run them after commit.
+
+AfterCommit = Callable[[], Awaitable[Any]]
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+def take_after_commit(session: AsyncSession) -> list[AfterCommit]:
+    """The session's pending hooks, removed from it (call after commit, or to drop them)."""
+    return session.info.pop("after_commit", [])

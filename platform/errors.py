@@ -30,8 +30,38 @@ CATALOG: dict[str, tuple[str, str, int]] = {
     "GRAPHQL_PARSE_FAILED": ("查询语法错误", "The query cannot be parsed", 400),
     "GRAPHQL_VALIDATION_FAILED": ("查询无效", "The query is not valid", 400),
     "QUERY_TOO_COMPLEX": ("查询过于复杂", "The query is too complex", 400),
+    "WECHAT_CODE_INVALID": (
+        "微信授权无效或已过期，请重新授权",
+        "The WeChat authorisation is invalid or has expired; please try again",
+        400,
+    ),
     "TIMEOUT": ("请求超时", "The request took too long", 504),
     "INTERNAL_SERVER_ERROR": ("服务器内部错误", "Internal server error", 500),
+    "INVALID_TRANSITION": (
+        "当前状态（{status}）不能执行此操作",
+        "This cannot be done while the item is {status}",
+        409,
+    ),
+    "TEMPLATE_UNKNOWN_VARIABLE": (
+        "模板使用了未知变量：{variables}",
+        "The template uses unknown variables: {variables}",
+        400,
+    ),
+    "CHANNEL_NOT_ALLOWED": (
+        "该消息类型不支持此渠道",
+        "This message type cannot be sent on that channel",
+        400,
+    ),
+    "SECOND_APPROVER_REQUIRED": (
+        "需由作者以外的人审核",
+        "Someone other than the author must approve this",
+        403,
+    ),
+    "URGENT_NOT_OPTIONAL": (
+        "紧急通知不能关闭",
+        "Urgent messages cannot be turned off",
+        400,
+    ),
 }
 
 

@@ -33,11 +33,12 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wuye.db import DEFAULT_CLUSTER, SharedBase
+from wuye.db import DEFAULT_CLUSTER, SharedBase, after_commit
 
 if TYPE_CHECKING:
     from wuye.graphql.context import Context
     from wuye.runtime import Runtime
+    from wuye.tenancy.directory import TenantInfo
 
 log = logging.getLogger(__name__)
 OUTBOX_JOB = "run_outbox_intent"  # the arq function (wuye.workers.outbox) that runs intents
@@ -143,18 +144,33 @@ async def enqueue_after_commit(
     its keyword arguments (JSON). Returns the intent id, or None if ``dedup_key`` was taken.
     Nothing is enqueued if the request rolls back.
     """
-    tenant = ctx.tenant
-    if tenant is None:
+    if ctx.tenant is None:
         raise ValueError("enqueue_after_commit needs a tenant request")
+    return await enqueue_with(
+        ctx.session, ctx.runtime, ctx.tenant, job=job, args=args, dedup_key=dedup_key
+    )
+
+
+async def enqueue_with(
+    session: AsyncSession,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    *,
+    job: str | Callable[..., Any],
+    args: dict[str, Any] | None = None,
+    dedup_key: str | None = None,
+) -> int | None:
+    """``enqueue_after_commit`` for any tenant session (a job's, too): the intent commits
+    with ``session`` and is relayed by its after-commit hook."""
     name = job if isinstance(job, str) else job.__name__
     intent_id = await add_intent(
-        ctx.session, tenant=tenant.slug, job=name, args=args, dedup_key=dedup_key
+        session, tenant=tenant.slug, job=name, args=args, dedup_key=dedup_key
     )
     if intent_id is not None:
-        runtime, cluster = ctx.runtime, tenant.cluster
+        cluster = tenant.cluster
 
         async def relay_intent() -> None:
             await relay(runtime, intent_id, cluster=cluster)
 
-        ctx.after_commit(relay_intent)
+        after_commit(session, relay_intent)
     return intent_id

@@ -19,6 +19,9 @@ from wuye.identity.service import known_permissions
 from wuye.identity.throttle import LoginThrottle
 from wuye.identity.tokens import Tokens
 from wuye.modules.base import Module, check_modules
+from wuye.notify.channels.base import Channel
+from wuye.notify.service import Notifier
+from wuye.notify.types import CORE_MESSAGE_TYPES, registry
 from wuye.settings import Settings
 from wuye.tenancy.directory import TenantDirectory, TenantInfo
 
@@ -82,6 +85,10 @@ class Runtime:
         return cls(settings, db=db, redis=ArqRedis.from_url(redis_url), modules=modules, **kw)
 
     async def close(self) -> None:
+        if "channels" in self.__dict__:
+            from wuye.notify.channels import close_channels
+
+            await close_channels(self.channels)
         await self.redis.aclose()
         await self.db.dispose()
 
@@ -99,6 +106,19 @@ class Runtime:
     @cached_property
     def known_permissions(self) -> dict[str, Permission]:
         return known_permissions(self.modules)
+
+    # --- notifications -----------------------------------------------------------------
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        types = [*CORE_MESSAGE_TYPES, *(t for m in self.modules for t in m.message_types)]
+        return Notifier(registry(types))
+
+    @cached_property
+    def channels(self) -> dict[str, Channel]:
+        from wuye.notify.channels import build_channels
+
+        return build_channels(self.settings, self.redis, self.settings.redis_prefix)
 
     # --- GraphQL ---------------------------------------------------------------------------
 

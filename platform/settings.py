@@ -59,6 +59,29 @@ class Settings(BaseSettings):
     redis_prefix: str = "wuye"  # namespace of every other Redis key (throttles, caches)
     outbox_sweep_after_s: int = 120  # re-enqueue intents not done after this long
 
+    # --- notifications (platform accounts; tenants add sign names, template ids) ---
+    # Each external channel has a provider; "log" only writes the message to the log
+    # (the development default).
+    email_provider: str = "log"  # log | smtp
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_tls: str = "none"  # none | starttls | tls
+    smtp_timeout_s: float = 10.0
+    email_from: str = "noreply@wuye.local"
+    sms_provider: str = "log"  # log | aliyun
+    aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    aliyun_access_key_id: str = ""
+    aliyun_access_key_secret: str = ""
+    aliyun_sms_region: str = "cn-hangzhou"
+    wechat_provider: str = "log"  # log | wechat
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    notify_http_timeout_s: float = 10.0
+    notify_batch_size: int = 500  # messages claimed per delivery round
+    notify_max_attempts: int = 6  # then the message is failed
+    notify_retry_base_s: int = 30  # back-off: base * 2^(attempt-1), capped at an hour
+
     @property
     def production(self) -> bool:
         return self.env == "production"

@@ -27,10 +27,17 @@ def fan_out_job_id(runtime: Runtime, job: str, tenant: str, scheduled: datetime)
     return job_id(runtime, job, tenant, scheduled.astimezone(UTC).strftime("%Y%m%d%H%M"))
 
 
-async def fan_out(runtime: Runtime, job: str, *, module: str, scheduled: datetime) -> list[str]:
-    """Enqueue ``job`` for every active tenant with ``module`` enabled; returns the ids of
+async def fan_out(
+    runtime: Runtime, job: str, *, module: str | None, scheduled: datetime
+) -> list[str]:
+    """Enqueue ``job`` for every active tenant with ``module`` enabled (None: core jobs, for
+    every active tenant); returns the ids of
     the jobs enqueued now (ids already present are left alone)."""
-    tenants = [t for t in await runtime.directory.all_active() if runtime.module_enabled(t, module)]
+    tenants = [
+        t
+        for t in await runtime.directory.all_active()
+        if module is None or runtime.module_enabled(t, module)
+    ]
 
     async def one(slug: str) -> str | None:
         jid = fan_out_job_id(runtime, job, slug, scheduled)
@@ -51,7 +58,7 @@ def scheduled_time(ctx: dict[str, Any]) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def fan_out_cron(queue_name: str, module: str, spec: CronSpec) -> CronJob:
+def fan_out_cron(queue_name: str, module: str | None, spec: CronSpec) -> CronJob:
     """The arq cron entry for one module ``CronSpec`` (times in the worker's time zone)."""
     job = spec_of(spec.job).name
 

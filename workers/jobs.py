@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from arq.jobs import Job
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wuye.db import take_after_commit
 from wuye.modules.base import Module
 from wuye.observability import tenant_var
 from wuye.tenancy.directory import TenantInfo, read_tenant
@@ -61,6 +62,9 @@ def tenant_job(
                 async with runtime.db.tenant_session(info.schema, info.cluster) as session:
                     result = await fn(ctx, tenant, session=session, **kwargs)
                     await session.commit()
+                    callbacks = take_after_commit(session)
+                for callback in callbacks:
+                    await callback()
             finally:
                 tenant_var.reset(token)
             return result
@@ -78,9 +82,11 @@ def spec_of(job: Callable[..., Any]) -> TenantJob:
     return spec
 
 
-def tenant_jobs(modules: Sequence[Module]) -> dict[str, Callable[..., Awaitable[Any]]]:
-    """Every module job (``jobs`` and ``cron``) by name; a name may be used only once."""
-    found: dict[str, Callable[..., Awaitable[Any]]] = {}
+def tenant_jobs(
+    modules: Sequence[Module], core: Sequence[Callable[..., Awaitable[Any]]] = ()
+) -> dict[str, Callable[..., Awaitable[Any]]]:
+    """Every core and module job (``jobs`` and ``cron``) by name; a name may be used once."""
+    found: dict[str, Callable[..., Awaitable[Any]]] = {job.__name__: job for job in core}
     for module in modules:
         for job in [*module.jobs, *(c.job for c in module.cron)]:
             name = spec_of(job).name

@@ -18,7 +18,7 @@ from arq import Retry
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wuye.db import DEFAULT_CLUSTER
+from wuye.db import DEFAULT_CLUSTER, take_after_commit
 from wuye.observability import tenant_var
 from wuye.outbox import OUTBOX_JOB, OutboxIntent, outbox_job_id, relay
 from wuye.tenancy.directory import TenantInfo
@@ -58,7 +58,10 @@ async def run_outbox_intent(
             outcome = await _perform(ctx, runtime, session, intent, cluster)
             intent.done_at = func.now()
             await session.commit()  # the job's effect and "done" commit together
-            return outcome
+            callbacks = take_after_commit(session)
+        for callback in callbacks:
+            await callback()
+        return outcome
     except asyncio.CancelledError:
         # A job timeout (or shutdown) counts as an attempt too, so an intent that always
         # times out stops being swept after MAX_ATTEMPTS.

@@ -14,6 +14,8 @@ from arq.worker import Worker, func
 from arq.worker import create_worker as arq_create_worker
 
 from wuye.modules.base import Module
+from wuye.notify.jobs import CRON as NOTIFY_CRON
+from wuye.notify.jobs import JOBS as NOTIFY_JOBS
 from wuye.outbox import OUTBOX_JOB
 from wuye.runtime import Runtime
 from wuye.settings import Settings
@@ -22,6 +24,9 @@ from wuye.workers.jobs import tenant_jobs
 from wuye.workers.outbox import run_outbox_intent, sweep_outbox_cron
 
 log = logging.getLogger(__name__)
+# Core's own tenant jobs (every active tenant, whatever its modules)
+CORE_JOBS = (*NOTIFY_JOBS,)
+CORE_CRON = (*NOTIFY_CRON,)
 
 
 def redis_settings(settings: Settings, runtime: Runtime | None = None) -> RedisSettings:
@@ -62,13 +67,14 @@ def worker_settings(
         raise ValueError("set WUYE_DATABASE_URL (or pass a runtime)")
     queue = settings.queue_name
 
-    jobs = tenant_jobs(modules)
+    jobs = tenant_jobs(modules, core=CORE_JOBS)
     if OUTBOX_JOB in jobs:
         raise ValueError(f"{OUTBOX_JOB!r} is reserved for the outbox")
     functions = [func(cast(Any, job), name=name) for name, job in jobs.items()]
     functions.append(func(run_outbox_intent, name=OUTBOX_JOB))
     # Cron names are prefixed with the queue: arq derives global job ids from them.
     cron_jobs = [cron(sweep_outbox_cron, name=f"{queue}:cron:outbox_sweep", minute=None)]
+    cron_jobs += [fan_out_cron(queue, None, spec) for spec in CORE_CRON]
     cron_jobs += [fan_out_cron(queue, m.key, spec) for m in modules for spec in m.cron]
     names = [c.name for c in cron_jobs]
     if len(set(names)) != len(names):

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from starlette.requests import Request
 
+from wuye.db import take_after_commit
 from wuye.errors import AppError
 from wuye.identity.models import AuditLog, Operator, OperatorAuditLog, User, UserCommunityScope
 from wuye.identity.permissions import Permission, grants
@@ -132,6 +133,7 @@ class Context:
                 else:
                     await self._session.rollback()
             finally:
+                callbacks += take_after_commit(self._session)
                 await self._session.close()
                 self._session = None
         if commit:

@@ -19,6 +19,7 @@ from wuye.identity.graphql import (
     OperatorAuthQuery,
 )
 from wuye.modules.base import Module
+from wuye.notify.graphql import NotifyMutation, NotifyQuery
 from wuye.tenancy.graphql import AdminMutation, AdminQuery, TenantPublicQuery
 
 
@@ -65,8 +66,17 @@ def _gate_module_fields(module: Module) -> None:
 def build_tenant_schema(modules: Sequence[Module]) -> strawberry.Schema:
     for m in modules:
         _gate_module_fields(m)
-    queries = [TenantPublicQuery, IdentityQuery, *(t for m in modules for t in _types(m.query))]
-    mutations = [IdentityMutation, *(t for m in modules for t in _types(m.mutation))]
+    queries = [
+        TenantPublicQuery,
+        IdentityQuery,
+        NotifyQuery,
+        *(t for m in modules for t in _types(m.query)),
+    ]
+    mutations = [
+        IdentityMutation,
+        NotifyMutation,
+        *(t for m in modules for t in _types(m.mutation)),
+    ]
     return strawberry.Schema(query=_merge("Query", queries), mutation=_merge("Mutation", mutations))
 
 

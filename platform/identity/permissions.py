@@ -48,7 +48,14 @@ class RoleTemplate:
 # Seeded in every new tenant; modules add their grants through Module.role_grants.
 DEFAULT_ROLES: tuple[RoleTemplate, ...] = (
     RoleTemplate("tenant_admin", "系统管理员", "Tenant administrator", ("*",)),
-    RoleTemplate("manager", "项目经理", "Manager", (USERS_VIEW.key, AUDIT_VIEW.key)),
+    # "notify.messages.view" is wuye.notify.permissions.NOTIFY_MESSAGES_VIEW, spelled out
+    # because importing notify here would be circular (notify imports ``Permission``).
+    RoleTemplate(
+        "manager",
+        "项目经理",
+        "Manager",
+        (USERS_VIEW.key, AUDIT_VIEW.key, "notify.messages.view"),
+    ),
     RoleTemplate("customer_service", "客服", "Customer service", (USERS_VIEW.key,)),
     RoleTemplate("maintenance_worker", "维修工", "Maintenance worker", ()),
     RoleTemplate("cashier", "收银员", "Cashier", ()),

@@ -15,12 +15,13 @@ from wuye.identity.models import Invite, RefreshToken, Role, User, UserCommunity
 from wuye.identity.passwords import Passwords, normalize_email, normalize_phone
 from wuye.identity.permissions import CORE_PERMISSIONS, DEFAULT_ROLES, Permission
 from wuye.identity.tokens import hash_token, new_opaque_token
+from wuye.notify.permissions import NOTIFY_PERMISSIONS
 
 _ROLE_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,59}$")
 
 
 def known_permissions(modules: Iterable[object]) -> dict[str, Permission]:
-    perms = {p.key: p for p in CORE_PERMISSIONS}
+    perms = {p.key: p for p in (*CORE_PERMISSIONS, *NOTIFY_PERMISSIONS)}
     for m in modules:
         perms.update({p.key: p for p in getattr(m, "permissions", ())})
     return perms

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wuye.identity.permissions import Permission
+from wuye.notify.types import MessageType
 
 OnEnable = Callable[..., Awaitable[None]]  # async (*, session, tenant) -> None
 
@@ -39,6 +40,8 @@ class Module:
     # types when a large module splits its API by area)
     query: type | tuple[type, ...] | None = None
     mutation: type | tuple[type, ...] | None = None
+    # message types the module sends through the notification pipeline
+    message_types: tuple[MessageType, ...] = ()
     jobs: Sequence[Callable[..., Awaitable[Any]]] = ()
     cron: Sequence[CronSpec] = ()
     on_enable: OnEnable | None = None

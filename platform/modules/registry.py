@@ -7,5 +7,6 @@ from __future__ import annotations
 
 from wuye.modules.base import Module, check_modules
 from wuye.modules.estate.module import ESTATE
+from wuye.modules.notices.module import NOTICES
 
-MODULES: tuple[Module, ...] = check_modules([ESTATE])
+MODULES: tuple[Module, ...] = check_modules([ESTATE, NOTICES])

@@ -180,10 +180,12 @@ def test_worker_settings_from_settings_without_connecting(settings):
         "flaky_effect",
         "slow_effect",
         "cron_tick",
+        "deliver_messages",  # core: notification delivery, for every tenant
         OUTBOX_JOB,
     }
     assert {c.name for c in cls.cron_jobs} == {
         f"{s.queue_name}:cron:outbox_sweep",
+        f"{s.queue_name}:cron:deliver_messages",
         f"{s.queue_name}:cron:cron_tick",
     }
     tcp = worker_settings(

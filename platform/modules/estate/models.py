@@ -216,6 +216,9 @@ class Person(TenantBase):
     id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # AES-GCM, see crypto
     id_number_hint: Mapped[str] = mapped_column(String(24), server_default="")  # masked
     created_at: Mapped[datetime] = _created()
+    # Added after created_at (a later migration): keeps column order equal to migrated
+    # schemas. For birthday greetings; taken from a mainland ID number when none is given.
+    birth_date: Mapped[date | None] = mapped_column(Date)
 
 
 class Occupancy(TenantBase):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, true, update
+from sqlalchemy import Select, and_, exists, false, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,6 +57,27 @@ def open_id_number(*, secret: str, tenant: str, blob: bytes) -> str:
 def _set_phone(person: Person, phone: str | None) -> None:
     person.phone = phone
     person.phone_last4 = phone[-4:] if phone else ""
+
+
+_EARLIEST_BIRTH = date(1900, 1, 1)
+
+
+def _birth_date(value: date, field: str = "birthDate") -> date:
+    if not _EARLIEST_BIRTH <= value <= date.today():
+        raise validation.invalid(field, "出生日期不正确", "Invalid date of birth")
+    return value
+
+
+def birth_date_of_id_number(value: str) -> date:
+    """The date of birth in an 18-digit mainland ID number (digits 7-14, YYYYMMDD). The
+    checksum does not cover the date being real, so it is checked here."""
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        raise validation.invalid(
+            "idNumber", "身份证号码中的出生日期不正确", "The ID number has an invalid birth date"
+        ) from None
+    return _birth_date(born, "idNumber")
 
 
 def _sealed_id_number(raw: str, *, secret: str, tenant: str) -> tuple[bytes | None, str]:
@@ -122,6 +144,7 @@ async def create_person(
     name: str,
     phone: str | None = None,
     id_number: str | None = None,
+    birth_date: date | None = None,
     unit_id: int | None = None,
     relation: str | None = None,
     move_in_on: date | None = None,
@@ -132,13 +155,18 @@ async def create_person(
 ) -> tuple[Person, str | None]:
     """A resident entered by staff, optionally living in a unit and with an app account
     (returns the invite token then). Staff limited to some communities must give a unit of
-    theirs, or they would create a person they cannot see."""
+    theirs, or they would create a person they cannot see. Without ``birth_date`` the
+    date of birth comes from the ID number, if one is given."""
     person = Person(name=_name(name))
     _set_phone(person, _phone(phone, region))
+    if birth_date is not None:
+        person.birth_date = _birth_date(birth_date)
     if id_number is not None:
         person.id_number_enc, person.id_number_hint = _sealed_id_number(
             id_number, secret=secret, tenant=tenant
         )
+        if birth_date is None and person.id_number_enc is not None:
+            person.birth_date = birth_date_of_id_number(validation.id_number(id_number))
     if unit_id is None and not scope.all_communities:
         raise AppError(
             "VALIDATION_FAILED",
@@ -191,9 +219,12 @@ async def update_person(
     name: str | None = None,
     phone: str | None = None,
     id_number: str | None = None,
+    birth_date: date | None = None,
+    clear_birth_date: bool = False,
     region: str = "CN",
 ) -> Person:
-    """Change the given fields (``None`` keeps a field; ``""`` clears phone or ID number)."""
+    """Change the given fields (``None`` keeps a field; ``""`` clears phone or ID number).
+    A new ID number without ``birth_date`` also sets the date of birth from it."""
     person = await get_person(session, person_id=person_id, scope=scope)
     new_name = _name(name) if name is not None else person.name
     new_phone = _phone(phone, region) if phone is not None else person.phone
@@ -202,8 +233,14 @@ async def update_person(
         if id_number is not None
         else None
     )
+    new_birth = person.birth_date if not clear_birth_date else None
+    if birth_date is not None:
+        new_birth = _birth_date(birth_date)
+    elif id_number is not None and id_number.strip():
+        new_birth = birth_date_of_id_number(validation.id_number(id_number))
     # every field is valid: now change them
     person.name = new_name
+    person.birth_date = new_birth
     if phone is not None:
         _set_phone(person, new_phone)
     if sealed is not None:
@@ -557,3 +594,68 @@ async def my_unit(session: AsyncSession, *, user: User, unit_id: int) -> Unit:
     if unit is None:
         raise AppError("NOT_FOUND")
     return unit
+
+
+# --- audiences (for modules that address residents by place) --------------------------------
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where a resident currently lives: every unit they occupy, and its building and
+    community."""
+
+    unit_ids: frozenset[int]
+    building_ids: frozenset[int]
+    community_ids: frozenset[int]
+
+
+async def places_of_user(session: AsyncSession, user_id: int) -> Places:
+    rows = (
+        await session.execute(
+            select(Unit.id, Unit.building_id, Unit.community_id)
+            .join(Occupancy, Occupancy.unit_id == Unit.id)
+            .join(Person, Person.id == Occupancy.person_id)
+            .where(Person.user_id == user_id, Occupancy.move_out_on.is_(None))
+        )
+    ).all()
+    return Places(
+        unit_ids=frozenset(r[0] for r in rows),
+        building_ids=frozenset(r[1] for r in rows),
+        community_ids=frozenset(r[2] for r in rows),
+    )
+
+
+def resident_users(
+    *,
+    everyone: bool = False,
+    community_ids: Sequence[int] = (),
+    building_ids: Sequence[int] = (),
+    unit_ids: Sequence[int] = (),
+    user_ids: Sequence[int] = (),
+) -> Select[Any]:
+    """The ids of active resident accounts that live in any of the given places (current
+    occupancies), plus ``user_ids`` (if they are active residents); ``everyone``: all."""
+    active = and_(User.kind == "resident", User.is_active)
+    if everyone:
+        return select(User.id).where(active)
+    places = []
+    if community_ids:
+        places.append(Occupancy.community_id.in_(community_ids))
+    if building_ids:
+        places.append(Unit.building_id.in_(building_ids))
+    if unit_ids:
+        places.append(Occupancy.unit_id.in_(unit_ids))
+    chosen: list[Any] = []
+    if places:
+        chosen.append(
+            exists()
+            .where(Person.user_id == User.id)
+            .where(Occupancy.person_id == Person.id, Occupancy.move_out_on.is_(None))
+            .where(Unit.id == Occupancy.unit_id)
+            .where(or_(*places))
+        )
+    if user_ids:
+        chosen.append(User.id.in_(user_ids))
+    if not chosen:
+        return select(User.id).where(false())
+    return select(User.id).where(active, or_(*chosen))

@@ -17,6 +17,7 @@ import strawberry
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from strawberry.dataloader import DataLoader
+from strawberry.types.unset import UNSET
 
 from wuye.errors import AppError
 from wuye.graphql.access import mutation, query
@@ -202,6 +203,7 @@ class PersonType:
     _phone: strawberry.Private[str | None]
     _hint: strawberry.Private[str]
     _enc: strawberry.Private[bytes | None]
+    _birth: strawberry.Private[date | None]
 
     @classmethod
     def of(cls, p: Person) -> PersonType:
@@ -214,6 +216,7 @@ class PersonType:
             _phone=p.phone,
             _hint=p.id_number_hint,
             _enc=p.id_number_enc,
+            _birth=p.birth_date,
         )
 
     @strawberry.field(description="Masked unless you may view sensitive data")
@@ -230,6 +233,12 @@ class PersonType:
         if not await _sensitive(info.context):
             return self._hint
         return await _id_number_loader(info.context).load((self._pk, self._enc))
+
+    @strawberry.field(
+        description="Only if you may view sensitive data (the masked ID number hides it too)"
+    )
+    async def birth_date(self, info: strawberry.Info) -> date | None:
+        return self._birth if await _sensitive(info.context) else None
 
     @strawberry.field(description="Units in your data scope; moved-out ones only on request")
     async def occupancies(
@@ -326,6 +335,9 @@ class CreateResidentInput:
     name: str
     phone: str | None = None
     id_number: str | None = None
+    birth_date: date | None = strawberry.field(
+        default=None, description="Default: the date in an 18-digit mainland ID number"
+    )
     unit_id: strawberry.ID | None = strawberry.field(
         default=None, description="Required for staff limited to some communities"
     )
@@ -342,7 +354,10 @@ class UpdateResidentInput:
     person_id: strawberry.ID
     name: str | None = None
     phone: str | None = strawberry.field(default=None, description='"" clears it')
-    id_number: str | None = strawberry.field(default=None, description='"" clears it')
+    id_number: str | None = strawberry.field(
+        default=None, description='"" clears it; a new one also sets birthDate unless given'
+    )
+    birth_date: date | None = strawberry.field(default=UNSET, description="null clears it")
 
 
 @strawberry.input
@@ -572,6 +587,7 @@ class ResidentMutation:
             name=input.name,
             phone=input.phone,
             id_number=input.id_number,
+            birth_date=input.birth_date,
             unit_id=optional_id(input.unit_id, "Unit"),
             relation=input.relation,
             move_in_on=input.move_in_on,
@@ -598,6 +614,8 @@ class ResidentMutation:
             name=input.name,
             phone=input.phone,
             id_number=input.id_number,
+            birth_date=input.birth_date or None,
+            clear_birth_date=input.birth_date is None,
             region=_region(ctx),
         )
         ctx.audit_target = ("Person", str(person.id))

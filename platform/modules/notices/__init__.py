@@ -1,0 +1,1 @@
+"""The notices module: notices (通知公告), periodic messages, yellow pages, knowledge base."""

@@ -1,0 +1,90 @@
+"""Targets: who a notice or periodic message is for. A list of (kind, id) pairs, a union:
+the whole tenant, communities, buildings, units or named residents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wuye.errors import AppError
+from wuye.identity.models import User
+from wuye.identity.scope import DataScope
+from wuye.modules.estate.models import Building, Community, Unit
+from wuye.modules.estate.residents import Places, resident_users
+from wuye.modules.notices.models import TARGET_KINDS
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # one of TARGET_KINDS
+    ref_id: int | None = None  # None only for "tenant"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "ref_id": self.ref_id}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Target:
+        return cls(raw["kind"], raw.get("ref_id"))
+
+
+def audience(targets: Sequence[Target]) -> Select[tuple[int]]:
+    """The resident account ids the targets reach now."""
+    ids: dict[str, list[int]] = {k: [] for k in TARGET_KINDS}
+    for t in targets:
+        if t.ref_id is not None:
+            ids[t.kind].append(t.ref_id)
+    return resident_users(
+        everyone=any(t.kind == "tenant" for t in targets),
+        community_ids=ids["community"],
+        building_ids=ids["building"],
+        unit_ids=ids["unit"],
+        user_ids=ids["user"],
+    )
+
+
+def reaches(targets: Iterable[Target], places: Places, user_id: int) -> bool:
+    """Would ``targets`` reach a resident living at ``places``?"""
+    for t in targets:
+        if (
+            t.kind == "tenant"
+            or (t.kind == "community" and t.ref_id in places.community_ids)
+            or (t.kind == "building" and t.ref_id in places.building_ids)
+            or (t.kind == "unit" and t.ref_id in places.unit_ids)
+            or (t.kind == "user" and t.ref_id == user_id)
+        ):
+            return True
+    return False
+
+
+_PLACE_MODELS: dict[str, Any] = {"community": Community, "building": Building, "unit": Unit}
+
+
+async def check_targets(
+    session: AsyncSession, targets: Sequence[Target], scope: DataScope
+) -> list[Target]:
+    """Refuse an empty list, unknown kinds, ids that do not exist (NOT_FOUND, as for ids
+    outside the caller's scope) and whole-tenant targets from community-scoped staff."""
+    if not targets:
+        raise AppError("VALIDATION_FAILED", field="targets", reason="empty")
+    checked: list[Target] = []
+    for t in dict.fromkeys(targets):
+        if t.kind not in TARGET_KINDS or (t.kind == "tenant") != (t.ref_id is None):
+            raise AppError("VALIDATION_FAILED", field="targets", kind=t.kind)
+        if t.kind == "tenant":
+            if not scope.all_communities:
+                raise AppError("FORBIDDEN")
+        elif t.kind == "user":
+            if await session.scalar(select(User.kind).where(User.id == t.ref_id)) != "resident":
+                raise AppError("NOT_FOUND", field="targets")
+        else:
+            model = _PLACE_MODELS[t.kind]
+            column = model.id if t.kind == "community" else model.community_id
+            community_id = await session.scalar(select(column).where(model.id == t.ref_id))
+            if community_id is None or not scope.allows(community_id):
+                raise AppError("NOT_FOUND", field="targets")
+        checked.append(t)
+    return checked
