@@ -43,6 +43,7 @@ from wuye.modules.estate.models import (
     StaffProfile,
     StaffTransfer,
 )
+from wuye.modules.rows import get_row
 
 MAX_PATH = 400  # Department.path length
 
@@ -67,13 +68,7 @@ async def get_department(
     lock: bool = False,
     share: bool = False,
 ) -> Department:
-    stmt = select(Department).where(Department.id == department_id)
-    if lock or share:
-        stmt = stmt.with_for_update(read=share and not lock)
-    found = await session.scalar(stmt)
-    if found is None:
-        raise not_found(field)
-    return found
+    return await get_row(session, Department, department_id, field=field, lock=lock, share=share)
 
 
 async def _check_community(session: AsyncSession, community_id: int, field: str) -> None:

@@ -44,6 +44,7 @@ from wuye.modules.notices.audience import Target, audience, check_targets
 from wuye.modules.notices.messages import APPROVAL_REQUESTED, NOTICE, URGENT_NOTICE
 from wuye.modules.notices.models import CATEGORIES, Notice, NoticeRecipient, NoticeTarget
 from wuye.modules.notices.permissions import APPROVE
+from wuye.modules.rows import get_row
 from wuye.notify.models import Message
 from wuye.outbox import enqueue_with
 
@@ -146,11 +147,7 @@ async def create_notice(
 
 
 async def get_notice(session: AsyncSession, notice_id: int, *, lock: bool = False) -> Notice:
-    stmt = select(Notice).where(Notice.id == notice_id)
-    notice = await session.scalar(stmt.with_for_update() if lock else stmt)
-    if notice is None:
-        raise AppError("NOT_FOUND")
-    return notice
+    return await get_row(session, Notice, notice_id, lock=lock)
 
 
 def _require_status(notice: Notice, *allowed: str) -> None:

@@ -23,6 +23,7 @@ from wuye.errors import AppError
 from wuye.identity.scope import DataScope
 from wuye.modules.estate import property as estate
 from wuye.modules.notices.models import YellowPageCategory, YellowPageEntry
+from wuye.modules.rows import get_row
 
 MAX_PHONES = 5
 MAX_SORT = 1_000_000
@@ -147,13 +148,9 @@ async def get_category(
     lock: bool = False,
     share: bool = False,
 ) -> YellowPageCategory:
-    stmt = select(YellowPageCategory).where(YellowPageCategory.id == category_id)
-    if lock or share:
-        stmt = stmt.with_for_update(read=share and not lock)
-    found = await session.scalar(stmt)
-    if found is None:
-        raise not_found(field)
-    return found
+    return await get_row(
+        session, YellowPageCategory, category_id, field=field, lock=lock, share=share
+    )
 
 
 async def _save_category(session: AsyncSession, category: YellowPageCategory) -> None:
