@@ -181,6 +181,11 @@ class Database:
             await eng.dispose()
 
 
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The text of a CHECK constraint: ``column`` holds one of ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 # --- after-commit hooks ----------------------------------------------------------------------
 # Side effects that must wait for the data they announce (enqueueing a job that reads it)
 # hang on the session, so a service function can register one wherever it is called from:

@@ -244,6 +244,49 @@ async def login(
     return body["data"]["login"]
 
 
+@dataclass
+class Account:
+    user_id: int
+    phone: str
+    token: str = ""  # empty until signed in
+
+
+async def add_account(
+    runtime: Runtime,
+    tenant: TenantFixture,
+    *,
+    kind: str = "staff",
+    roles: tuple[str, ...] = (),
+    all_communities: bool = False,
+    communities: tuple[int, ...] = (),
+    name: str | None = None,
+) -> Account:
+    """A user with TEST_PASSWORD, ``roles`` and a data scope, written straight into the
+    tenant schema (not signed in)."""
+    async with runtime.db.tenant_session(tenant.schema) as s:
+        user = await identity.create_user(
+            s,
+            kind=kind,
+            name=name or f"{kind}-{secrets.token_hex(2)}",
+            phone=new_phone(),
+            role_keys=roles,
+            all_communities=all_communities,
+            password_hash=runtime.passwords.hash(TEST_PASSWORD),
+        )
+        await identity.set_user_scope(
+            s, user_id=user.id, all_communities=all_communities, community_ids=communities
+        )
+        await s.commit()
+        return Account(user.id, user.phone or "")
+
+
+async def signed_in(api: Api, runtime: Runtime, tenant: TenantFixture, **kw: Any) -> Account:
+    """``add_account(**kw)``, signed in: ``.token`` is its access token."""
+    account = await add_account(runtime, tenant, **kw)
+    account.token = str((await login(api, tenant.slug, account.phone))["accessToken"])
+    return account
+
+
 @pytest.fixture
 async def tenant(runtime: Runtime) -> TenantFixture:
     return await make_tenant(runtime)

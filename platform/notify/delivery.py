@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wuye.crypto import decrypt_field
 from wuye.notify.channels.base import Outcome, Outgoing, TenantChannelConfig, failed
 from wuye.notify.models import Message, NotifySettings
+from wuye.notify.service import kick_delivery
 from wuye.notify.types import MessageType
 
 if TYPE_CHECKING:
@@ -148,8 +149,6 @@ class Delivery:
             for status, n in (await self._deliver(batch, quiet, config)).items():
                 totals[status] += n
             await self.session.commit()
-        from wuye.notify.service import kick_delivery
-
         await kick_delivery(self.runtime, self.tenant.slug, key=f"more-{clock.time_ns()}")
         totals["continued"] = 1
         return dict(totals)

@@ -24,17 +24,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wuye.db import TenantBase
+from wuye.db import TenantBase, one_of
 from wuye.notify.channels.base import CHANNELS
 
 # queued -> sending -> sent (external) | delivered (inbox) -> read; or failed, throttled,
 # suppressed (no address, account disabled). ``sending`` is a claim: a row left in it by a
 # crashed worker goes back to ``queued`` after ``STALE_CLAIM``.
 STATUSES = ("queued", "sending", "sent", "delivered", "failed", "read", "throttled", "suppressed")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 def _now() -> Any:
@@ -44,8 +40,8 @@ def _now() -> Any:
 class Message(TenantBase):
     __tablename__ = "messages"
     __table_args__ = (
-        CheckConstraint(_in("status", STATUSES), name="status"),
-        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
+        CheckConstraint(one_of("channel", CHANNELS), name="channel"),
         # the delivery job's work list
         Index(
             "ix_messages_due",

@@ -24,7 +24,7 @@ from wuye.notify.channels.base import EXTERNAL_CHANNELS
 from wuye.notify.channels.wechat import exchange_oauth_code
 from wuye.notify.delivery import WECHAT_SECRET_PURPOSE, tenant_settings
 from wuye.notify.models import NotifyAddress, NotifyPreference
-from wuye.notify.service import _Recipient, wants
+from wuye.notify.service import wants
 from wuye.notify.types import MessageType
 
 if TYPE_CHECKING:
@@ -79,8 +79,7 @@ async def _preferences(session: AsyncSession, user_id: int) -> dict[str, bool]:
 
 
 def effective(prefs: Mapping[str, bool], message_type: MessageType, channel: str) -> bool:
-    recipient = _Recipient(user_id=0, locale="", active=True, addresses={}, preferences=prefs)
-    return wants(recipient, message_type, channel)
+    return wants(prefs, message_type, channel)
 
 
 async def my_choices(

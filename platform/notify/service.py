@@ -56,11 +56,11 @@ class _Recipient:
     preferences: Mapping[str, bool]  # "<type or *>/<channel or *>" -> enabled
 
 
-def wants(recipient: _Recipient, message_type: MessageType, channel: str) -> bool:
-    """The user's choice for this type and channel, most specific first; on by default."""
+def wants(prefs: Mapping[str, bool], message_type: MessageType, channel: str) -> bool:
+    """The user's choice (``prefs``: "<type or *>/<channel or *>" -> enabled) for this type
+    and channel, most specific first; on by default; urgent types always."""
     if message_type.urgent:
         return True
-    prefs = recipient.preferences
     for key in (
         f"{message_type.key}/{channel}",
         f"{message_type.key}/*",
@@ -260,7 +260,7 @@ def _rows(
                 "dedup_key": f"{dedup}:{r.user_id}:inbox" if dedup else None,
             }
         for channel in external:
-            if not wants(r, message_type, channel):
+            if not wants(r.preferences, message_type, channel):
                 continue
             address = r.addresses.get(channel) or ""
             reason = "" if r.active and address else ("no address" if r.active else "inactive")

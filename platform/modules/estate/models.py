@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from wuye.db import TenantBase
+from wuye.db import TenantBase, one_of
 
 PROPERTY_TYPES = ("residential", "shop", "office", "storage")
 UNIT_STATUSES = ("vacant", "occupied", "rented", "renovating")
@@ -40,10 +40,6 @@ DEPARTMENT_KINDS = ("company", "region", "project", "team")
 
 def _created() -> Any:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 # --- property -------------------------------------------------------------------------------
@@ -101,8 +97,8 @@ class Unit(TenantBase):
     __tablename__ = "units"
     __table_args__ = (
         UniqueConstraint("building_id", "room_no"),
-        CheckConstraint(_in("property_type", PROPERTY_TYPES), name="property_type"),
-        CheckConstraint(_in("status", UNIT_STATUSES), name="status"),
+        CheckConstraint(one_of("property_type", PROPERTY_TYPES), name="property_type"),
+        CheckConstraint(one_of("status", UNIT_STATUSES), name="status"),
         CheckConstraint("building_area > 0", name="building_area"),
         CheckConstraint("inner_area IS NULL OR inner_area > 0", name="inner_area"),
         # the order of the units list (keyset pagination reads it from any page)
@@ -155,8 +151,8 @@ class ParkingSpace(TenantBase):
     __tablename__ = "parking_spaces"
     __table_args__ = (
         UniqueConstraint("lot_id", "number"),
-        CheckConstraint(_in("kind", SPACE_KINDS), name="kind"),
-        CheckConstraint(_in("status", SPACE_STATUSES), name="status"),
+        CheckConstraint(one_of("kind", SPACE_KINDS), name="kind"),
+        CheckConstraint(one_of("status", SPACE_STATUSES), name="status"),
         CheckConstraint("monthly_rent_fen IS NULL OR monthly_rent_fen >= 0", name="rent"),
     )
 
@@ -226,7 +222,7 @@ class Occupancy(TenantBase):
 
     __tablename__ = "occupancies"
     __table_args__ = (
-        CheckConstraint(_in("relation", RELATIONS), name="relation"),
+        CheckConstraint(one_of("relation", RELATIONS), name="relation"),
         CheckConstraint("move_out_on IS NULL OR move_out_on >= move_in_on", name="dates"),
         Index(
             "uq_occupancies_primary",
@@ -259,8 +255,8 @@ class UnitClaim(TenantBase):
 
     __tablename__ = "unit_claims"
     __table_args__ = (
-        CheckConstraint(_in("status", CLAIM_STATUSES), name="status"),
-        CheckConstraint(_in("relation", RELATIONS), name="relation"),
+        CheckConstraint(one_of("status", CLAIM_STATUSES), name="status"),
+        CheckConstraint(one_of("relation", RELATIONS), name="relation"),
         Index(
             "uq_unit_claims_pending",
             "user_id",
@@ -294,7 +290,7 @@ class Department(TenantBase):
 
     __tablename__ = "departments"
     __table_args__ = (
-        CheckConstraint(_in("kind", DEPARTMENT_KINDS), name="kind"),
+        CheckConstraint(one_of("kind", DEPARTMENT_KINDS), name="kind"),
         UniqueConstraint("parent_id", "name"),
         Index("ix_departments_path", "path", postgresql_ops={"path": "text_pattern_ops"}),
     )
@@ -355,7 +351,7 @@ class ImportJob(TenantBase):
     __tablename__ = "estate_imports"
     __table_args__ = (
         CheckConstraint(
-            _in("status", ("queued", "running", "applied", "rejected", "failed")), name="status"
+            one_of("status", ("queued", "running", "applied", "rejected", "failed")), name="status"
         ),
     )
 

@@ -3,7 +3,7 @@ the whole tenant, communities, buildings, units or named residents."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ from wuye.errors import AppError
 from wuye.identity.models import User
 from wuye.identity.scope import DataScope
 from wuye.modules.estate.models import Building, Community, Unit
-from wuye.modules.estate.residents import Places, resident_users
+from wuye.modules.estate.residents import resident_users
 from wuye.modules.notices.models import TARGET_KINDS
 
 
@@ -44,20 +44,6 @@ def audience(targets: Sequence[Target]) -> Select[tuple[int]]:
         unit_ids=ids["unit"],
         user_ids=ids["user"],
     )
-
-
-def reaches(targets: Iterable[Target], places: Places, user_id: int) -> bool:
-    """Would ``targets`` reach a resident living at ``places``?"""
-    for t in targets:
-        if (
-            t.kind == "tenant"
-            or (t.kind == "community" and t.ref_id in places.community_ids)
-            or (t.kind == "building" and t.ref_id in places.building_ids)
-            or (t.kind == "unit" and t.ref_id in places.unit_ids)
-            or (t.kind == "user" and t.ref_id == user_id)
-        ):
-            return True
-    return False
 
 
 _PLACE_MODELS: dict[str, Any] = {"community": Community, "building": Building, "unit": Unit}

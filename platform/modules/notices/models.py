@@ -21,17 +21,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wuye.db import TenantBase
+from wuye.db import TenantBase, one_of
 
 CATEGORIES = ("general", "urgent", "holiday", "policy", "activity")
 # draft -> (pending ->) scheduled -> published -> withdrawn; pending only with approval on
 STATUSES = ("draft", "pending", "scheduled", "published", "withdrawn")
 TARGET_KINDS = ("tenant", "community", "building", "unit", "user")
 KB_CATEGORIES = ("service_item", "price", "policy", "process", "faq")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 def _now() -> Any:
@@ -48,9 +44,9 @@ def _user(ondelete: str = "SET NULL") -> Any:
 class Notice(TenantBase):
     __tablename__ = "notices"
     __table_args__ = (
-        CheckConstraint(_in("category", CATEGORIES), name="category"),
-        CheckConstraint(_in("status", STATUSES), name="status"),
-        CheckConstraint(_in("body_format", ("markdown", "html")), name="body_format"),
+        CheckConstraint(one_of("category", CATEGORIES), name="category"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
+        CheckConstraint(one_of("body_format", ("markdown", "html")), name="body_format"),
         CheckConstraint(
             "expires_at IS NULL OR publish_at IS NULL OR expires_at > publish_at", name="dates"
         ),
@@ -88,7 +84,7 @@ class NoticeTarget(TenantBase):
 
     __tablename__ = "notice_targets"
     __table_args__ = (
-        CheckConstraint(_in("kind", TARGET_KINDS), name="kind"),
+        CheckConstraint(one_of("kind", TARGET_KINDS), name="kind"),
         CheckConstraint("(kind = 'tenant') = (ref_id IS NULL)", name="ref"),
         Index("ix_notice_targets_ref", "kind", "ref_id"),
     )
@@ -128,7 +124,7 @@ class PeriodicMessage(TenantBase):
 
     __tablename__ = "periodic_messages"
     __table_args__ = (
-        CheckConstraint(_in("audience", ("targets", "birthday")), name="audience"),
+        CheckConstraint(one_of("audience", ("targets", "birthday")), name="audience"),
         Index("ix_periodic_messages_due", "next_run_at"),
     )
 
@@ -191,9 +187,9 @@ class KbArticle(TenantBase):
 
     __tablename__ = "kb_articles"
     __table_args__ = (
-        CheckConstraint(_in("category", KB_CATEGORIES), name="category"),
-        CheckConstraint(_in("status", ("draft", "published")), name="status"),
-        CheckConstraint(_in("body_format", ("markdown", "html")), name="body_format"),
+        CheckConstraint(one_of("category", KB_CATEGORIES), name="category"),
+        CheckConstraint(one_of("status", ("draft", "published")), name="status"),
+        CheckConstraint(one_of("body_format", ("markdown", "html")), name="body_format"),
         Index("ix_kb_articles_search", "search_vector", postgresql_using="gin"),
         Index("ix_kb_articles_listing", "status", "category"),
     )

@@ -246,8 +246,12 @@ async def set_pinned(session: AsyncSession, *, notice_id: int, pinned: bool) -> 
     return notice
 
 
+def is_expired(notice: Notice) -> bool:
+    return notice.expires_at is not None and notice.expires_at <= _now()
+
+
 def _check_not_expired(notice: Notice) -> None:
-    if notice.expires_at is not None and notice.expires_at <= _now():
+    if is_expired(notice):
         raise AppError("VALIDATION_FAILED", field="expiresAt", reason="already expired")
 
 
@@ -347,7 +351,7 @@ async def _ask_approvers(
         type_key=APPROVAL_REQUESTED.key,
         users=approvers,
         variables={"title": notice.title, "author": actor.name, "notice_id": notice.id},
-        source=f"notice:{notice.id}",
+        source=_source(notice.id),
     )
 
 
@@ -401,7 +405,7 @@ async def deliver(
         },
         channels=channels,
         inbox=not repush,
-        source=f"notice:{notice.id}",
+        source=_source(notice.id),
         dedup=f"notice:{notice.id}:{push}",
     )
     return recorded.count()
@@ -478,7 +482,7 @@ async def read_notice(
         update(Message)
         .where(
             Message.user_id == user_id,
-            Message.source == f"notice:{notice_id}",
+            Message.source == _source(notice_id),
             Message.channel == "inbox",
             Message.read_at.is_(None),
         )
@@ -510,21 +514,29 @@ class Reach:
     by_channel: dict[str, dict[str, int]]  # channel -> status -> messages
 
 
-async def reach(session: AsyncSession, *, notice_id: int) -> Reach:
-    targeted, read = (
-        await session.execute(
-            select(
-                func.count().filter(NoticeRecipient.targeted),
-                func.count().filter(NoticeRecipient.targeted, NoticeRecipient.read_at.isnot(None)),
-            ).where(NoticeRecipient.notice_id == notice_id)
+def _source(notice_id: int) -> str:
+    return f"notice:{notice_id}"
+
+
+async def reach_of(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, Reach]:
+    """Reach of several notices in two statements (a staff list asks for a page at once)."""
+    counted = await session.execute(
+        select(
+            NoticeRecipient.notice_id,
+            func.count().filter(NoticeRecipient.targeted),
+            func.count().filter(NoticeRecipient.targeted, NoticeRecipient.read_at.isnot(None)),
         )
-    ).one()
-    rows = await session.execute(
-        select(Message.channel, Message.status, func.count())
-        .where(Message.source == f"notice:{notice_id}", Message.type != APPROVAL_REQUESTED.key)
-        .group_by(Message.channel, Message.status)
+        .where(NoticeRecipient.notice_id.in_(notice_ids))
+        .group_by(NoticeRecipient.notice_id)
     )
-    by_channel: dict[str, dict[str, int]] = {}
-    for channel, status, n in rows:
-        by_channel.setdefault(channel, {})[status] = n
-    return Reach(targeted=targeted, read=read, by_channel=by_channel)
+    people = {nid: (targeted, read) for nid, targeted, read in counted}
+    by_source = {_source(nid): nid for nid in notice_ids}
+    rows = await session.execute(
+        select(Message.source, Message.channel, Message.status, func.count())
+        .where(Message.source.in_(list(by_source)), Message.type != APPROVAL_REQUESTED.key)
+        .group_by(Message.source, Message.channel, Message.status)
+    )
+    channels: dict[int, dict[str, dict[str, int]]] = {nid: {} for nid in notice_ids}
+    for source, channel, status, n in rows:
+        channels[by_source[source]].setdefault(channel, {})[status] = n
+    return {nid: Reach(*people.get(nid, (0, 0)), by_channel=channels[nid]) for nid in notice_ids}

@@ -8,7 +8,6 @@ on the provider's side.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -22,7 +21,13 @@ from urllib.parse import quote
 
 import httpx
 
-from wuye.notify.channels.base import Outcome, Outgoing, TenantChannelConfig, failed
+from wuye.notify.channels.base import (
+    Outcome,
+    Outgoing,
+    TenantChannelConfig,
+    failed,
+    send_each,
+)
 from wuye.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,13 +124,7 @@ class AliyunSmsChannel:
     async def send(self, batch: Sequence[Outgoing], config: TenantChannelConfig) -> list[Outcome]:
         if not config.sms_sign_name:
             return failed(batch, "no SMS signature (签名) configured", retry=False)
-        limit = asyncio.Semaphore(CONCURRENCY)
-
-        async def bounded(m: Outgoing) -> Outcome:
-            async with limit:
-                return await self._send_one(m, config)
-
-        return list(await asyncio.gather(*(bounded(m) for m in batch)))
+        return await send_each(batch, lambda m: self._send_one(m, config), concurrency=CONCURRENCY)
 
     async def _send_one(self, m: Outgoing, config: TenantChannelConfig) -> Outcome:
         template = config.sms_templates.get(m.type_key)

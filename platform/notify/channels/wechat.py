@@ -15,7 +15,13 @@ from typing import Any
 import httpx
 
 from wuye.errors import AppError
-from wuye.notify.channels.base import Outcome, Outgoing, TenantChannelConfig, failed
+from wuye.notify.channels.base import (
+    Outcome,
+    Outgoing,
+    TenantChannelConfig,
+    failed,
+    send_each,
+)
 from wuye.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -128,13 +134,7 @@ class WechatTemplateChannel:
             # Also a wrong secret or an IP not on the allow-list: the tenant or the operator
             # can fix those, and max attempts bounds the retries.
             return failed(batch, f"WeChat token: {e}", retry=True)
-        limit = asyncio.Semaphore(CONCURRENCY)
-
-        async def bounded(m: Outgoing) -> Outcome:
-            async with limit:
-                return await self._send_one(m, config)
-
-        return list(await asyncio.gather(*(bounded(m) for m in batch)))
+        return await send_each(batch, lambda m: self._send_one(m, config), concurrency=CONCURRENCY)
 
     async def _send_one(self, m: Outgoing, config: TenantChannelConfig) -> Outcome:
         template = config.wechat_templates.get(m.type_key)

@@ -7,11 +7,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from conftest import TEST_PASSWORD, Api, TenantFixture, login, new_phone
+from conftest import Api, TenantFixture, add_account, login
 from sqlalchemy import func, select
 
 from wuye.graphql.ids import encode_id
-from wuye.identity import service as identity
 from wuye.identity.models import User
 from wuye.modules.estate.models import Community
 from wuye.runtime import Runtime
@@ -117,21 +116,15 @@ async def add_staff(
     communities: tuple[int, ...] = (),
     name: str | None = None,
 ) -> int:
-    async with runtime.db.tenant_session(tenant.schema) as s:
-        user = await identity.create_user(
-            s,
-            kind="staff",
-            name=name or f"员工{secrets.token_hex(2)}",
-            phone=new_phone(),
-            role_keys=roles,
-            all_communities=all_communities,
-            password_hash=runtime.passwords.hash(TEST_PASSWORD),
-        )
-        await identity.set_user_scope(
-            s, user_id=user.id, all_communities=all_communities, community_ids=communities
-        )
-        await s.commit()
-        return user.id
+    account = await add_account(
+        runtime,
+        tenant,
+        roles=roles,
+        all_communities=all_communities,
+        communities=communities,
+        name=name or f"员工{secrets.token_hex(2)}",
+    )
+    return account.user_id
 
 
 async def signed_in_staff(

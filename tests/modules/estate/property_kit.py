@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from conftest import TEST_PASSWORD, Api, TenantFixture, login, new_phone
+from conftest import Api, TenantFixture, new_phone, signed_in
 from sqlalchemy import func, insert, select
 
 from wuye.graphql.ids import encode_id
-from wuye.identity import service as identity
 from wuye.modules.estate.models import (
     Building,
     Community,
@@ -104,23 +103,16 @@ async def staff(
     kind: str = "staff",
 ) -> str:
     """A signed-in account's access token: ``communities`` None = every community."""
-    phone = new_phone()
-    async with runtime.db.tenant_session(tenant.schema) as s:
-        user = await identity.create_user(
-            s,
-            kind=kind,
-            name=f"{kind}-{secrets.token_hex(2)}",
-            phone=phone,
-            role_keys=roles,
-            all_communities=communities is None,
-            password_hash=runtime.passwords.hash(TEST_PASSWORD),
-        )
-        if communities is not None:
-            await identity.set_user_scope(
-                s, user_id=user.id, all_communities=False, community_ids=communities
-            )
-        await s.commit()
-    return str((await login(api, tenant.slug, phone))["accessToken"])
+    account = await signed_in(
+        api,
+        runtime,
+        tenant,
+        kind=kind,
+        roles=roles,
+        all_communities=communities is None,
+        communities=communities or (),
+    )
+    return account.token
 
 
 @dataclass

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from conftest import TEST_PASSWORD, Api, TenantFixture, login, new_phone
+from conftest import TEST_PASSWORD, Api, TenantFixture, new_phone, signed_in
 
 from wuye.graphql.ids import encode_id
-from wuye.identity import service as identity
 from wuye.modules.estate.models import Building, Community, Unit
 from wuye.runtime import Runtime
 
@@ -99,22 +98,15 @@ async def staff(
     all_communities: bool = False,
 ) -> str:
     """A signed-in staff account with ``roles``, scoped to ``communities``: its access token."""
-    async with runtime.db.tenant_session(tenant.schema) as s:
-        user = await identity.create_user(
-            s,
-            kind="staff",
-            name=f"staff-{secrets.token_hex(2)}",
-            phone=new_phone(),
-            role_keys=roles,
-            all_communities=all_communities,
-            password_hash=runtime.passwords.hash(TEST_PASSWORD),
-        )
-        await identity.set_user_scope(
-            s, user_id=user.id, all_communities=all_communities, community_ids=communities
-        )
-        phone = user.phone or ""
-        await s.commit()
-    return str((await login(api, tenant.slug, phone))["accessToken"])
+    account = await signed_in(
+        api,
+        runtime,
+        tenant,
+        roles=roles,
+        communities=communities,
+        all_communities=all_communities,
+    )
+    return account.token
 
 
 REGISTER = """mutation($i: RegisterResidentInput!) { registerResident(input: $i) {

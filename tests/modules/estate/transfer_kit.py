@@ -5,14 +5,11 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import secrets
 from typing import Any
 
-from conftest import TEST_PASSWORD, Api, TenantFixture, login, new_phone
+from conftest import Api, TenantFixture, signed_in
 from sqlalchemy import func, select
 
-from wuye.identity import service as identity
-from wuye.identity.models import UserCommunityScope
 from wuye.modules.estate.importing import KINDS
 from wuye.modules.estate.models import Community
 from wuye.runtime import Runtime
@@ -102,21 +99,15 @@ async def staff(
     communities: tuple[int, ...] | None = None,
 ) -> str:
     """A signed-in staff member: every community (None) or only ``communities``."""
-    async with runtime.db.tenant_session(tenant.schema) as s:
-        user = await identity.create_user(
-            s,
-            kind="staff",
-            name=f"staff-{secrets.token_hex(2)}",
-            phone=new_phone(),
-            role_keys=roles,
-            all_communities=communities is None,
-            password_hash=runtime.passwords.hash(TEST_PASSWORD),
-        )
-        for cid in communities or ():
-            s.add(UserCommunityScope(user_id=user.id, community_id=cid))
-        await s.commit()
-        phone = user.phone or ""
-    return (await login(api, tenant.slug, phone))["accessToken"]
+    account = await signed_in(
+        api,
+        runtime,
+        tenant,
+        roles=roles,
+        all_communities=communities is None,
+        communities=communities or (),
+    )
+    return account.token
 
 
 async def community_ids(runtime: Runtime, tenant: TenantFixture) -> dict[str, int]:

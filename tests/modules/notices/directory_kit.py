@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from conftest import TEST_PASSWORD, Api, TenantFixture, login, make_tenant, new_phone
+from conftest import TEST_PASSWORD, Api, TenantFixture, login, make_tenant, new_phone, signed_in
 from sqlalchemy import func, select
 
 from wuye.graphql.ids import encode_id
@@ -157,23 +157,15 @@ class Site:
         all_communities: bool = False,
         communities: tuple[int, ...] = (),
     ) -> Caller:
-        async with self.runtime.db.tenant_session(self.tenant.schema) as s:
-            user = await identity.create_user(
-                s,
-                kind="staff",
-                name=f"员工{secrets.token_hex(2)}",
-                phone=new_phone(),
-                role_keys=roles,
-                all_communities=all_communities,
-                password_hash=self.runtime.passwords.hash(TEST_PASSWORD),
-            )
-            await identity.set_user_scope(
-                s, user_id=user.id, all_communities=all_communities, community_ids=communities
-            )
-            phone, user_id = user.phone or "", user.id
-            await s.commit()
-        token = (await login(self.api, self.tenant.slug, phone))["accessToken"]
-        return Caller(self.api, self.tenant, token, user_id)
+        account = await signed_in(
+            self.api,
+            self.runtime,
+            self.tenant,
+            roles=roles,
+            all_communities=all_communities,
+            communities=communities,
+        )
+        return Caller(self.api, self.tenant, account.token, account.user_id)
 
     async def resident(self, *community_ids: int) -> Caller:
         """A resident account living in one unit of each of ``community_ids``."""

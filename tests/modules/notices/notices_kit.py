@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from conftest import TEST_PASSWORD, Api, TenantFixture, login, new_phone
+from conftest import TEST_PASSWORD, Api, TenantFixture, login, new_phone, signed_in
 from sqlalchemy import select
 
 from wuye.graphql.ids import encode_id
@@ -114,22 +114,15 @@ async def add_staff(
     communities: tuple[int, ...] = (),
     all_communities: bool = True,
 ) -> Resident:
-    async with runtime.db.tenant_session(tenant.schema) as s:
-        account = await identity.create_user(
-            s,
-            kind="staff",
-            name=f"员工{secrets.token_hex(2)}",
-            phone=new_phone(),
-            role_keys=roles,
-            all_communities=all_communities,
-            password_hash=runtime.passwords.hash(TEST_PASSWORD),
-        )
-        await identity.set_user_scope(
-            s, user_id=account.id, all_communities=all_communities, community_ids=communities
-        )
-        phone = account.phone or ""
-        await s.commit()
-    return Resident(account.id, phone, str((await login(api, tenant.slug, phone))["accessToken"]))
+    a = await signed_in(
+        api,
+        runtime,
+        tenant,
+        roles=roles,
+        communities=communities,
+        all_communities=all_communities,
+    )
+    return Resident(a.user_id, a.phone, a.token)
 
 
 async def drain(runtime: Runtime) -> None:

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from conftest import TEST_PASSWORD, Api, TenantFixture, login, make_tenant, new_phone
+from conftest import Api, TenantFixture, login, make_tenant, new_phone, signed_in
 from sqlalchemy import select
 
 from wuye.graphql.ids import encode_id
@@ -115,18 +114,8 @@ async def add_resident(
 
 
 async def resident_token(runtime: Runtime, api: Api, world: World) -> str:
-    async with runtime.db.tenant_session(world.tenant.schema) as s:
-        user = await identity.create_user(
-            s,
-            kind="resident",
-            name="住户",
-            phone=new_phone(),
-            role_keys=["resident"],
-            password_hash=runtime.passwords.hash(TEST_PASSWORD),
-        )
-        phone = user.phone or ""
-        await s.commit()
-    return str((await login(api, world.tenant.slug, phone))["accessToken"])
+    account = await signed_in(api, runtime, world.tenant, kind="resident", roles=("resident",))
+    return account.token
 
 
 async def staff_token(
@@ -138,22 +127,15 @@ async def staff_token(
     communities: tuple[int, ...] = (),
     all_communities: bool = False,
 ) -> str:
-    async with runtime.db.tenant_session(world.tenant.schema) as s:
-        user = await identity.create_user(
-            s,
-            kind="staff",
-            name=f"staff-{secrets.token_hex(2)}",
-            phone=new_phone(),
-            role_keys=roles,
-            all_communities=all_communities,
-            password_hash=runtime.passwords.hash(TEST_PASSWORD),
-        )
-        await identity.set_user_scope(
-            s, user_id=user.id, all_communities=all_communities, community_ids=communities
-        )
-        phone = user.phone or ""
-        await s.commit()
-    return str((await login(api, world.tenant.slug, phone))["accessToken"])
+    account = await signed_in(
+        api,
+        runtime,
+        world.tenant,
+        roles=roles,
+        communities=communities,
+        all_communities=all_communities,
+    )
+    return account.token
 
 
 async def create(api: Api, world: World, **fields: Any) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from wuye.graphql.ids import decode_id, gid, optional_gid, optional_id
 from wuye.graphql.pagination import Connection, paginate
 from wuye.identity.permissions import grants
 from wuye.identity.scope import DataScope
-from wuye.modules.estate.residents import places_of_user
 from wuye.modules.notices import knowledge as kb
+from wuye.modules.notices.graphql.readers import reader_scope
 from wuye.modules.notices.models import KbArticle
 from wuye.modules.notices.permissions import DIRECTORY_MANAGE
 
@@ -102,11 +102,8 @@ class _Reader:
 
 async def _reader(ctx: Any) -> _Reader:
     user = await ctx.user()
-    if user.kind == "staff":
-        editor = grants(await ctx.permissions(), str(DIRECTORY_MANAGE))
-        return _Reader(await ctx.data_scope(), editor)
-    places = await places_of_user(ctx.session, user.id)  # residents: where they live now
-    return _Reader(DataScope(False, places.community_ids), False)
+    editor = user.kind == "staff" and grants(await ctx.permissions(), str(DIRECTORY_MANAGE))
+    return _Reader(await reader_scope(ctx), editor)
 
 
 def _data(i: CreateKbArticleInput | UpdateKbArticleInput) -> kb.ArticleData:

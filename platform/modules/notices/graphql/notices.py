@@ -15,10 +15,9 @@ from wuye.errors import AppError
 from wuye.graphql.access import mutation, query
 from wuye.graphql.ids import decode_id, gid
 from wuye.graphql.pagination import Connection, paginate
-from wuye.identity.models import User
-from wuye.modules.estate.residents import Places, places_of_user
 from wuye.modules.notices import notices as service
 from wuye.modules.notices.audience import Target
+from wuye.modules.notices.graphql.readers import resident_places
 from wuye.modules.notices.models import Notice
 from wuye.modules.notices.permissions import APPROVE, MANAGE, VIEW
 
@@ -99,6 +98,14 @@ def _targets_loader(ctx: Any) -> DataLoader[int, list[Target]]:
     return ctx.loader("notices.targets", lambda: DataLoader(load_fn=load))
 
 
+def _reach_loader(ctx: Any) -> DataLoader[int, service.Reach]:
+    async def load(ids: list[int]) -> list[service.Reach]:
+        found = await service.reach_of(ctx.session, ids)
+        return [found[i] for i in ids]
+
+    return ctx.loader("notices.reach", lambda: DataLoader(load_fn=load))
+
+
 def _read_loader(ctx: Any, user_id: int) -> DataLoader[int, datetime | None]:
     async def load(ids: list[int]) -> list[datetime | None]:
         found = await service.read_at_of(ctx.session, user_id=user_id, notice_ids=ids)
@@ -172,7 +179,7 @@ class StaffNoticeType(NoticeType):
             body_source=n.body_source,
             review_note=n.review_note,
             withdrawn_at=n.withdrawn_at,
-            expired=n.expires_at is not None and n.expires_at <= service._now(),
+            expired=service.is_expired(n),
             created_by=None if n.created_by is None else gid("User", n.created_by),
             approved_by=None if n.approved_by is None else gid("User", n.approved_by),
         )
@@ -183,7 +190,7 @@ class StaffNoticeType(NoticeType):
 
     @strawberry.field(description="Reach (传达率): targeted, read, messages per channel")
     async def reach(self, info: strawberry.Info) -> ReachType:
-        return ReachType.of(await service.reach(info.context.session, notice_id=self._pk))
+        return ReachType.of(await _reach_loader(info.context).load(self._pk))
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -247,13 +254,6 @@ def _draft(i: NoticeInput) -> service.NoticeDraft:
     )
 
 
-async def _resident(ctx: Any) -> tuple[User, Places]:
-    user = await ctx.user()
-    if user.kind != "resident":
-        raise AppError("FORBIDDEN")
-    return user, await places_of_user(ctx.session, user.id)
-
-
 def _notice_id(id: strawberry.ID) -> int:
     return decode_id(id, "Notice", "id")
 
@@ -298,7 +298,7 @@ class NoticeQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[NoticeType]:
-        user, places = await _resident(info.context)
+        user, places = await resident_places(info.context)
         stmt = service.resident_notices(user.id, places, category=category).order_by(
             Notice.pinned.desc(), Notice.published_at.desc(), Notice.id.desc()
         )
@@ -306,7 +306,7 @@ class NoticeQuery:
 
     @query(signed_in=True, description="Resident: one notice (readNotice records the receipt)")
     async def my_notice(self, info: strawberry.Info, id: strawberry.ID) -> NoticeType:
-        user, places = await _resident(info.context)
+        user, places = await resident_places(info.context)
         notice = await service.resident_notice(
             info.context.session, user_id=user.id, places=places, notice_id=_notice_id(id)
         )
@@ -401,7 +401,7 @@ class NoticeMutation:
     @mutation(signed_in=True, description="Resident: I opened this notice (read receipt)")
     async def read_notice(self, info: strawberry.Info, id: strawberry.ID) -> NoticeType:
         ctx = info.context
-        user, places = await _resident(ctx)
+        user, places = await resident_places(ctx)
         notice = await service.read_notice(
             ctx.session, user_id=user.id, places=places, notice_id=_notice_id(id)
         )

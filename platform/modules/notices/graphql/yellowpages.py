@@ -16,9 +16,8 @@ import strawberry
 from wuye.graphql.access import mutation, query
 from wuye.graphql.ids import decode_id, gid, optional_gid, optional_id
 from wuye.graphql.pagination import Connection, paginate
-from wuye.identity.scope import DataScope
-from wuye.modules.estate.residents import places_of_user
 from wuye.modules.notices import yellowpages as yp
+from wuye.modules.notices.graphql.readers import reader_scope
 from wuye.modules.notices.models import YellowPageCategory, YellowPageEntry
 from wuye.modules.notices.permissions import DIRECTORY_MANAGE
 
@@ -155,12 +154,7 @@ def _entry_data(i: CreateYellowPageEntryInput) -> yp.EntryData:
 async def _reader_communities(ctx: Any, community_id: int | None) -> list[int] | None:
     """The communities whose entries the caller reads (None: all); NOT_FOUND for a community
     that is not theirs."""
-    user = await ctx.user()
-    if user.kind == "staff":
-        scope: DataScope = await ctx.data_scope()
-    else:  # residents: where they live now
-        places = await places_of_user(ctx.session, user.id)
-        scope = DataScope(False, places.community_ids)
+    scope = await reader_scope(ctx)
     if community_id is not None:
         scope.check(community_id)
         return [community_id]
