@@ -18,7 +18,7 @@ async def get_row(
     model: type[T],
     row_id: int,
     *,
-    field: str = "id",
+    field: str | None = "id",
     lock: bool = False,
     share: bool = False,
 ) -> T:
@@ -29,5 +29,5 @@ async def get_row(
         stmt = stmt.with_for_update(read=share and not lock)
     found = await session.scalar(stmt)
     if found is None:
-        raise AppError("NOT_FOUND", field=field)
+        raise AppError("NOT_FOUND", **({"field": field} if field else {}))
     return found  # type: ignore[no-any-return]

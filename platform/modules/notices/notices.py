@@ -147,7 +147,7 @@ async def create_notice(
 
 
 async def get_notice(session: AsyncSession, notice_id: int, *, lock: bool = False) -> Notice:
-    return await get_row(session, Notice, notice_id, lock=lock)
+    return await get_row(session, Notice, notice_id, field=None, lock=lock)
 
 
 def _require_status(notice: Notice, *allowed: str) -> None:

@@ -30,6 +30,7 @@ from wuye.modules.estate.models import Person
 from wuye.modules.notices.audience import Target, audience, check_targets
 from wuye.modules.notices.messages import PERIODIC
 from wuye.modules.notices.models import PeriodicMessage
+from wuye.modules.rows import get_row
 from wuye.notify.service import Notifier
 from wuye.notify.types import PLACEHOLDER, Template
 
@@ -147,11 +148,7 @@ def _schedule(message: PeriodicMessage, time_zone: str, now: datetime) -> None:
 async def get_periodic(
     session: AsyncSession, *, message_id: int, lock: bool = False
 ) -> PeriodicMessage:
-    stmt = select(PeriodicMessage).where(PeriodicMessage.id == message_id)
-    message = await session.scalar(stmt.with_for_update() if lock else stmt)
-    if message is None:
-        raise AppError("NOT_FOUND")
-    return message
+    return await get_row(session, PeriodicMessage, message_id, field=None, lock=lock)
 
 
 def periodic_query(*, active: bool | None = None) -> Select[Any]:
