@@ -27,6 +27,7 @@ from wuye.app import create_app
 from wuye.identity import service as identity
 from wuye.identity.passwords import Passwords
 from wuye.modules.registry import MODULES
+from wuye.notify.models import NotifySettings
 from wuye.runtime import Runtime
 from wuye.settings import Settings
 from wuye.tenancy import migrate
@@ -203,9 +204,16 @@ def new_phone() -> str:
 
 
 async def make_tenant(
-    runtime: Runtime, slug: str | None = None, *, modules: tuple[str, ...] = ()
+    runtime: Runtime,
+    slug: str | None = None,
+    *,
+    modules: tuple[str, ...] = (),
+    quiet_hours: bool = False,
 ) -> TenantFixture:
-    """A provisioned tenant whose admin can sign in with TEST_PASSWORD."""
+    """A provisioned tenant whose admin can sign in with TEST_PASSWORD.
+
+    Quiet hours are off unless asked for: the suite runs at any hour, and a
+    tenant's default 22:00-08:00 window would otherwise hold its messages at night."""
     slug = slug or unique_slug()
     phone = new_phone()
     async with runtime.db.shared_session() as s:
@@ -228,6 +236,8 @@ async def make_tenant(
         await identity.accept_invite(
             s, raw=done.admin_invite, password=TEST_PASSWORD, passwords=runtime.passwords
         )
+        if not quiet_hours:
+            s.add(NotifySettings(id=1, quiet_enabled=False))
         await s.commit()
     return TenantFixture(slug, done.schema, phone, done.admin_user_id or 0)
 

@@ -4,7 +4,7 @@ next ``notify``, the message log, and who may use them."""
 from __future__ import annotations
 
 import pytest
-from conftest import count_statements, login
+from conftest import count_statements, login, make_tenant
 from notify_kit import NOTICE, URGENT, codes, member, messages, notices_tenant, notify, ok
 from sqlalchemy import select
 
@@ -67,9 +67,10 @@ async def _row(runtime, tenant) -> NotifySettings | None:
 
 
 async def test_settings_round_trip_with_a_write_only_secret(api, runtime):
-    tenant = await notices_tenant(runtime)
+    tenant = await make_tenant(runtime, modules=("notices",), quiet_hours=True)
     admin = await _admin(api, tenant)
     defaults = ok(await api(GET, tenant=tenant.slug, token=admin))["notificationSettings"]
+    assert defaults["quietHoursEnabled"] is True
     assert defaults["quietHoursStart"] == "22:00" and defaults["quietHoursEnd"] == "08:00"
     assert defaults["wechatAppSecretSet"] is False and defaults["smsTemplates"] == []
 
@@ -134,11 +135,13 @@ async def test_settings_round_trip_with_a_write_only_secret(api, runtime):
 async def test_settings_are_validated_and_nothing_is_saved(api, runtime, change, code):
     tenant = await notices_tenant(runtime)
     admin = await _admin(api, tenant)
+    before = ok(await api(GET, tenant=tenant.slug, token=admin))
     body = await api(
         UPDATE, {"i": {**change, "wechatAppId": "wx-new"}}, tenant=tenant.slug, token=admin
     )
     assert codes(body) == [code], body
-    assert await _row(runtime, tenant) is None
+    assert ok(await api(GET, tenant=tenant.slug, token=admin)) == before
+    assert (await _row(runtime, tenant)).wechat_app_id == ""
 
 
 async def test_template_override_is_used_by_the_next_notify(api, runtime):

@@ -163,7 +163,9 @@ async def test_quiet_hours_hold_non_urgent_until_morning_without_spending_attemp
     local = datetime.now(ZoneInfo("Asia/Shanghai"))
     start, end = (local - timedelta(hours=1)).time(), (local + timedelta(hours=1)).time()
     async with rt.db.tenant_session(tenant.schema) as s:
-        s.add(NotifySettings(id=1, quiet_enabled=True, quiet_start=start, quiet_end=end))
+        await s.execute(
+            update(NotifySettings).values(quiet_enabled=True, quiet_start=start, quiet_end=end)
+        )
         await s.commit()
     await _notify(rt, tenant, [uid], headline="晚安")
     await _notify(rt, tenant, [uid], kind=ALARM, headline="燃气泄漏")
