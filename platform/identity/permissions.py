@@ -37,6 +37,12 @@ def grants(granted: Iterable[str], wanted: str) -> bool:
     return False
 
 
+def granting_keys(wanted: str) -> list[str]:
+    """Every role key that grants ``wanted``: itself, ``*`` and each wildcard above it."""
+    parts = wanted.split(".")
+    return ["*", wanted, *(".".join(parts[:i]) + ".*" for i in range(1, len(parts)))]
+
+
 @dataclass(frozen=True)
 class RoleTemplate:
     key: str

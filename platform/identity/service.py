@@ -5,15 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.errors import AppError
 from wuye.identity.models import Invite, RefreshToken, Role, User, UserCommunityScope, UserRole
 from wuye.identity.passwords import Passwords, normalize_email, normalize_phone
-from wuye.identity.permissions import CORE_PERMISSIONS, DEFAULT_ROLES, Permission
+from wuye.identity.permissions import (
+    CORE_PERMISSIONS,
+    DEFAULT_ROLES,
+    Permission,
+    granting_keys,
+)
 from wuye.identity.tokens import hash_token, new_opaque_token
 from wuye.notify.permissions import NOTIFY_PERMISSIONS
 
@@ -110,6 +116,29 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
     if user is None:
         raise AppError("NOT_FOUND")
     return user
+
+
+def staff_holding(permission: Permission, *, community_id: int | None = None) -> Any:
+    """A select of the ids of active staff whose roles grant ``permission`` (and, given a
+    community, whose data scope covers it): who to ask, alert or dispatch to."""
+    stmt = select(User.id).where(
+        User.kind == "staff",
+        User.is_active,
+        exists()
+        .where(UserRole.user_id == User.id, Role.id == UserRole.role_id)
+        .where(Role.permissions.overlap(granting_keys(permission.key))),
+    )
+    if community_id is not None:
+        stmt = stmt.where(
+            or_(
+                User.all_communities,
+                exists().where(
+                    UserCommunityScope.user_id == User.id,
+                    UserCommunityScope.community_id == community_id,
+                ),
+            )
+        )
+    return stmt
 
 
 async def set_user_roles(session: AsyncSession, *, user_id: int, role_keys: Sequence[str]) -> None:

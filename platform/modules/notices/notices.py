@@ -36,8 +36,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.errors import AppError
-from wuye.identity.models import Role, User, UserRole
+from wuye.identity.models import User
 from wuye.identity.scope import DataScope
+from wuye.identity.service import staff_holding
 from wuye.modules.estate.residents import Places
 from wuye.modules.notices import content
 from wuye.modules.notices.audience import Target, audience, check_targets
@@ -332,18 +333,7 @@ async def publish_due(
 async def _ask_approvers(
     session: AsyncSession, runtime: Runtime, tenant: TenantInfo, notice: Notice, actor: User
 ) -> None:
-    approvers = (
-        select(User.id)
-        .join(UserRole, UserRole.user_id == User.id)
-        .join(Role, Role.id == UserRole.role_id)
-        .where(
-            User.kind == "staff",
-            User.is_active,
-            User.id != actor.id,
-            Role.permissions.overlap(["*", "notices.*", APPROVE.key]),
-        )
-        .distinct()
-    )
+    approvers = staff_holding(APPROVE).where(User.id != actor.id)
     await runtime.notifier.notify(
         session,
         runtime=runtime,
