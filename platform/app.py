@@ -14,14 +14,16 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wuye.graphql.context import Surface
 from wuye.graphql.http import graphql_endpoint
+from wuye.graphql.ws import tenant_graphql_ws
 from wuye.observability import metrics_payload, request_id_var, tenant_var
 from wuye.runtime import Runtime
 from wuye.settings import Settings, get_settings
+from wuye.storage.routes import ROUTES as STORAGE_ROUTES
 
 log = logging.getLogger("wuye.http")
 
@@ -134,10 +136,12 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         debug=False,
         routes=[
             Route("/graphql", tenant_graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", tenant_graphql_ws),  # subscriptions (graphql-transport-ws)
             Route("/admin/graphql", admin_graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            *STORAGE_ROUTES,  # the local storage backend's upload and download URLs
         ],
         lifespan=lifespan,
     )

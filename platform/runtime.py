@@ -12,6 +12,7 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from wuye.db import DEFAULT_CLUSTER, Database
+from wuye.graphql.realtime import Broker
 from wuye.identity.auth import Auth
 from wuye.identity.passwords import Passwords
 from wuye.identity.permissions import Permission
@@ -23,6 +24,8 @@ from wuye.notify.channels.base import Channel
 from wuye.notify.service import Notifier
 from wuye.notify.types import CORE_MESSAGE_TYPES, registry
 from wuye.settings import Settings
+from wuye.storage.backends import LocalStorage, S3Storage, build_storage
+from wuye.storage.purposes import UploadPurpose, collect_purposes
 from wuye.tenancy.directory import TenantDirectory, TenantInfo
 
 
@@ -85,6 +88,8 @@ class Runtime:
         return cls(settings, db=db, redis=ArqRedis.from_url(redis_url), modules=modules, **kw)
 
     async def close(self) -> None:
+        if "broker" in self.__dict__:
+            await self.broker.close()
         if "channels" in self.__dict__:
             from wuye.notify.channels import close_channels
 
@@ -119,6 +124,23 @@ class Runtime:
         from wuye.notify.channels import build_channels
 
         return build_channels(self.settings, self.redis, self.settings.redis_prefix)
+
+    # --- file storage ----------------------------------------------------------------------
+
+    @cached_property
+    def storage(self) -> LocalStorage | S3Storage:
+        return build_storage(self.settings)
+
+    @cached_property
+    def upload_purposes(self) -> dict[str, UploadPurpose]:
+        return collect_purposes(self.modules)
+
+    # --- real time -------------------------------------------------------------------------
+
+    @cached_property
+    def broker(self) -> Broker:
+        """This process's real-time event broker (one Redis pub/sub connection)."""
+        return Broker(self.redis, prefix=self.settings.redis_prefix)
 
     # --- GraphQL ---------------------------------------------------------------------------
 

@@ -82,6 +82,21 @@ class Settings(BaseSettings):
     notify_max_attempts: int = 6  # then the message is failed
     notify_retry_base_s: int = 30  # back-off: base * 2^(attempt-1), capped at an hour
 
+    # --- file storage (docs/storage.md) --------------------------------------------
+    storage_backend: str = "local"  # local (files under storage_local_dir) | s3
+    storage_local_dir: Path | None = None  # default: <data_dir>/files
+    # Prefix of the URLs the app serves for the local backend ("" -> relative, same host)
+    public_base_url: str = ""
+    s3_bucket: str = ""
+    s3_region: str = ""
+    s3_endpoint_url: str = ""  # any S3-compatible service: MinIO, Aliyun OSS, Tencent COS
+    s3_access_key_id: str = ""  # empty: boto3's own credential chain
+    s3_secret_access_key: str = ""
+    s3_addressing_style: str = "auto"  # auto | virtual | path (MinIO)
+    storage_upload_ttl_s: int = 600  # an upload slot's lifetime
+    storage_download_ttl_s: int = 300  # a download URL's lifetime
+    storage_uploads_per_hour: int = 100  # upload slots per user per hour
+
     @property
     def production(self) -> bool:
         return self.env == "production"

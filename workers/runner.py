@@ -19,13 +19,14 @@ from wuye.notify.jobs import JOBS as NOTIFY_JOBS
 from wuye.outbox import OUTBOX_JOB
 from wuye.runtime import Runtime
 from wuye.settings import Settings
+from wuye.storage.jobs import JOBS as STORAGE_JOBS
 from wuye.workers.cron import fan_out_cron
 from wuye.workers.jobs import tenant_jobs
 from wuye.workers.outbox import run_outbox_intent, sweep_outbox_cron
 
 log = logging.getLogger(__name__)
 # Core's own tenant jobs (every active tenant, whatever its modules)
-CORE_JOBS = (*NOTIFY_JOBS,)
+CORE_JOBS = (*NOTIFY_JOBS, *STORAGE_JOBS)
 CORE_CRON = (*NOTIFY_CRON,)
 
 

@@ -1,6 +1,6 @@
 """Access declarations for root fields: deny by default.
 
-Every root Query/Mutation field carries exactly one ``Access`` extension, declaring a
+Every root Query/Mutation/Subscription field carries exactly one ``Access`` extension, declaring a
 permission, "any signed-in principal" or "public". A test walks each schema and fails on a
 root field without one. The extension also checks the module switch (set by the schema
 assembly for module fields) and writes the audit row of every successful mutation.
@@ -88,6 +88,37 @@ def mutation(
     """``@mutation(perm)``: a root mutation, gated and audited."""
     return strawberry.mutation(
         extensions=[Access(permission, public=public, signed_in=signed_in)],
+        description=description,
+        name=name,
+    )
+
+
+class SubscriptionAccess(Access):
+    """``Access`` on a subscription root field: checked once, when the subscription starts
+    (graphql-core calls the resolver to create the event stream); the context remembers the
+    module so every event re-checks the switch (see ``graphql/ws.py``)."""
+
+    async def resolve_async(
+        self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any
+    ) -> Any:
+        ctx = info.context
+        await self.check(ctx)
+        if self.module is not None and hasattr(ctx, "modules"):
+            ctx.modules.add(self.module)
+        return next_(source, info, **kwargs)  # the resolver's async generator
+
+
+def subscription(
+    permission: Permission | None = None,
+    *,
+    signed_in: bool = False,
+    description: str | None = None,
+    name: str | None = None,
+) -> Any:
+    """``@subscription(perm)`` / ``@subscription(signed_in=True)``: a root subscription
+    field (an async generator). Never public: the socket needs a token anyway."""
+    return strawberry.subscription(
+        extensions=[SubscriptionAccess(permission, signed_in=signed_in)],
         description=description,
         name=name,
     )

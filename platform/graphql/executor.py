@@ -9,6 +9,7 @@ repeated query costs a dict lookup before execution.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from graphql import (
     execute,
     parse,
     specified_rules,
+    subscribe,
     validate,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -134,6 +136,30 @@ class Executor:
         if isinstance(result, ExecutionResult):
             return result
         return await result
+
+    async def subscribe(
+        self,
+        prepared: Prepared,
+        *,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+    ) -> AsyncIterator[ExecutionResult] | ExecutionResult:
+        """A subscription's response stream, or an ExecutionResult with its errors (access
+        refused, variables that do not fit, ...)."""
+        assert prepared.document is not None, "subscribe only what prepared without errors"
+        result = subscribe(
+            self._gql,
+            prepared.document,
+            root_value=None,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
+            **self._exec_kwargs,
+        )
+        if isinstance(result, ExecutionResult) or not optimized_is_awaitable(result):
+            return result  # type: ignore[return-value]
+        return await result  # type: ignore[no-any-return, misc]
 
 
 def operation_kind(op: OperationDefinitionNode | None) -> OperationType | None:

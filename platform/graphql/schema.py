@@ -19,7 +19,8 @@ from wuye.identity.graphql import (
     OperatorAuthQuery,
 )
 from wuye.modules.base import Module
-from wuye.notify.graphql import NotifyMutation, NotifyQuery
+from wuye.notify.graphql import NotifyMutation, NotifyQuery, NotifySubscription
+from wuye.storage.graphql import StorageMutation, StorageQuery
 from wuye.tenancy.graphql import AdminMutation, AdminQuery, TenantPublicQuery
 
 
@@ -53,7 +54,7 @@ def _types(contribution: type | tuple[type, ...] | None) -> tuple[type, ...]:
 
 def _gate_module_fields(module: Module) -> None:
     """Tag every root field a module contributes with its key (-> MODULE_DISABLED)."""
-    for t in (*_types(module.query), *_types(module.mutation)):
+    for t in (*_types(module.query), *_types(module.mutation), *_types(module.subscription)):
         for f in _fields(t):
             access = access_of(f)
             if access is None:
@@ -70,14 +71,24 @@ def build_tenant_schema(modules: Sequence[Module]) -> strawberry.Schema:
         TenantPublicQuery,
         IdentityQuery,
         NotifyQuery,
+        StorageQuery,
         *(t for m in modules for t in _types(m.query)),
     ]
     mutations = [
         IdentityMutation,
         NotifyMutation,
+        StorageMutation,
         *(t for m in modules for t in _types(m.mutation)),
     ]
-    return strawberry.Schema(query=_merge("Query", queries), mutation=_merge("Mutation", mutations))
+    subscriptions = [
+        NotifySubscription,
+        *(t for m in modules for t in _types(m.subscription)),
+    ]
+    return strawberry.Schema(
+        query=_merge("Query", queries),
+        mutation=_merge("Mutation", mutations),
+        subscription=_merge("Subscription", subscriptions),
+    )
 
 
 def build_admin_schema() -> strawberry.Schema:
@@ -90,7 +101,7 @@ def build_admin_schema() -> strawberry.Schema:
 def root_fields_without_access(schema: strawberry.Schema) -> list[str]:
     """Root fields lacking an ``Access`` declaration (the deny-by-default test wants none)."""
     missing = []
-    for root in (schema.query, schema.mutation):
+    for root in (schema.query, schema.mutation, schema.subscription):
         if root is None:
             continue
         for f in _fields(root):

@@ -8,6 +8,7 @@ from typing import Any
 
 from wuye.identity.permissions import Permission
 from wuye.notify.types import MessageType
+from wuye.storage.purposes import UploadPurpose
 
 OnEnable = Callable[..., Awaitable[None]]  # async (*, session, tenant) -> None
 
@@ -40,6 +41,9 @@ class Module:
     # types when a large module splits its API by area)
     query: type | tuple[type, ...] | None = None
     mutation: type | tuple[type, ...] | None = None
+    # ... and the tenant Subscription (fields declared with ``graphql.access.subscription``;
+    # served over WebSocket, see docs/api.md "Real time")
+    subscription: type | tuple[type, ...] | None = None
     # message types the module sends through the notification pipeline
     message_types: tuple[MessageType, ...] = ()
     jobs: Sequence[Callable[..., Awaitable[Any]]] = ()
@@ -48,6 +52,9 @@ class Module:
     # async (*, session, tenant, runtime) -> None: realistic demo data for `wuye dev`, run in
     # the demo tenant's schema; must be idempotent.
     demo: Callable[..., Awaitable[None]] | None = None
+    # what people may upload for this module (photos, recordings, attachments): see
+    # docs/storage.md
+    upload_purposes: tuple[UploadPurpose, ...] = ()
 
 
 class ModuleError(ValueError):

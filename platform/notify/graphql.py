@@ -3,6 +3,7 @@ choices, and the staff's settings, templates and delivery log."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,14 +12,16 @@ import strawberry
 from sqlalchemy import func, select
 
 from wuye.errors import AppError
-from wuye.graphql.access import mutation, query
+from wuye.graphql.access import mutation, query, subscription
 from wuye.graphql.ids import decode_id, gid, optional_id
 from wuye.graphql.pagination import Connection, Edge, PageInfo, page_size
+from wuye.graphql.realtime import publish_after_commit
 from wuye.identity.passwords import mask_phone
 from wuye.notify import admin, inbox, preferences
 from wuye.notify.delivery import tenant_settings
 from wuye.notify.models import NotifySettings
 from wuye.notify.permissions import NOTIFY_MESSAGES_VIEW, NOTIFY_SETTINGS_MANAGE
+from wuye.notify.service import inbox_topic
 from wuye.notify.types import LOCALES, MessageType
 
 JSON = strawberry.scalars.JSON
@@ -49,6 +52,15 @@ class InboxMessage:
             created_at=r.created_at,
             read_at=r.read_at,
         )
+
+
+@strawberry.type
+class InboxChange:
+    unread_count: int = strawberry.field(description="Your unread inbox messages now")
+    reason: str = strawberry.field(description='"added" (a new message) or "read"')
+    message_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The new message (reason added)"
+    )
 
 
 @strawberry.type
@@ -343,6 +355,14 @@ def _wechat_mapping(w: WechatTemplateMappingInput) -> admin.WechatTemplate:
     return admin.WechatTemplate(template_id=w.template_id, fields=fields, url=w.url)
 
 
+def _announce_read(ctx: Any, user_id: int, changed: int) -> None:
+    """Other devices of the user update their badge (``inboxChanged``) after commit."""
+    if changed:
+        publish_after_commit(
+            ctx.session, ctx.runtime, ctx.tenant.slug, inbox_topic(user_id), {"reason": "read"}
+        )
+
+
 # --- signed-in user ------------------------------------------------------------------------
 
 
@@ -434,12 +454,17 @@ class NotifyMutation:
     async def mark_messages_read(self, info: strawberry.Info, ids: list[strawberry.ID]) -> int:
         ctx = info.context
         user = await ctx.user()
-        return await inbox.mark_read(ctx.session, user.id, _message_ids(ids))
+        changed = await inbox.mark_read(ctx.session, user.id, _message_ids(ids))
+        _announce_read(ctx, user.id, changed)
+        return changed
 
     @mutation(signed_in=True)
     async def mark_all_messages_read(self, info: strawberry.Info) -> int:
         ctx = info.context
-        return await inbox.mark_read(ctx.session, (await ctx.user()).id, None)
+        user = await ctx.user()
+        changed = await inbox.mark_read(ctx.session, user.id, None)
+        _announce_read(ctx, user.id, changed)
+        return changed
 
     @mutation(signed_in=True, description='type and channel may be "*" (every type / channel)')
     async def set_notification_preference(
@@ -515,3 +540,22 @@ class NotifyMutation:
         )
         ctx.audit_target = ("MessageTemplate", f"{type}:{locale}")
         return await _one_template_info(ctx, t)
+
+
+@strawberry.type
+class NotifySubscription:
+    @subscription(
+        signed_in=True,
+        description="Your unread count, whenever a message arrives or you read some "
+        "(on any device)",
+    )
+    async def inbox_changed(self, info: strawberry.Info) -> AsyncGenerator[InboxChange, None]:
+        ctx = info.context
+        user = await ctx.user()
+        async for event in ctx.events(inbox_topic(user.id)):
+            mid = event.get("messageId")
+            yield InboxChange(
+                unread_count=await inbox.unread_count(ctx.session, user.id),
+                reason=str(event.get("reason", "")),
+                message_id=gid("Message", int(mid)) if isinstance(mid, int) else None,
+            )

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.db import after_commit
 from wuye.errors import AppError
+from wuye.graphql.realtime import publish_many_after_commit
 from wuye.identity.models import User
 from wuye.notify.models import Message, NotifyAddress, NotifyPreference, NotifyTemplate
 from wuye.notify.types import MessageType, Template
@@ -38,6 +39,7 @@ class Recorded:
 
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
     first_id: int | None = None
+    inbox: dict[int, int] = field(default_factory=dict)  # user id -> its new inbox row's id
 
     def count(self, channel: str | None = None, status: str | None = None) -> int:
         return sum(
@@ -128,11 +130,26 @@ class Notifier:
             )
         )
         recorded = await _insert(session, rows)
+        if recorded.inbox:  # badges update live: one pipelined publish after commit
+            publish_many_after_commit(
+                session,
+                runtime,
+                tenant,
+                [
+                    (inbox_topic(uid), {"reason": "added", "messageId": mid})
+                    for uid, mid in recorded.inbox.items()
+                ],
+            )
         if recorded.count(status="queued") and recorded.first_id is not None:
             after_commit(
                 session, functools.partial(kick_delivery, runtime, tenant, key=recorded.first_id)
             )
         return recorded
+
+
+def inbox_topic(user_id: int) -> str:
+    """The real-time topic of one user's inbox (``inboxChanged``)."""
+    return f"inbox:{user_id}"
 
 
 async def kick_delivery(runtime: Runtime, tenant: str, *, key: object) -> None:
@@ -280,10 +297,12 @@ async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> Recorded
         stmt = (
             insert(Message)
             .on_conflict_do_nothing(index_elements=[Message.dedup_key])
-            .returning(Message.id, Message.channel, Message.status)
+            .returning(Message.id, Message.channel, Message.status, Message.user_id)
         )
         result = await session.execute(stmt, rows[i : i + _INSERT_CHUNK])
-        for mid, channel, status in result:
+        for mid, channel, status, user_id in result:
+            if channel == "inbox":
+                recorded.inbox[user_id] = max(mid, recorded.inbox.get(user_id, 0))
             recorded.counts[(channel, status)] = recorded.counts.get((channel, status), 0) + 1
             if recorded.first_id is None or mid < recorded.first_id:
                 recorded.first_id = mid

@@ -181,6 +181,7 @@ def test_worker_settings_from_settings_without_connecting(settings):
         "slow_effect",
         "cron_tick",
         "deliver_messages",  # core: notification delivery, for every tenant
+        "make_thumbnail",  # core: photo thumbnails (storage)
         OUTBOX_JOB,
     }
     assert {c.name for c in cls.cron_jobs} == {

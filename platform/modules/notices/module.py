@@ -22,6 +22,7 @@ from wuye.modules.notices.permissions import (
     PERIODIC_MANAGE,
     VIEW,
 )
+from wuye.storage.purposes import UploadPurpose
 
 NOTICES = Module(
     key="notices",
@@ -42,4 +43,6 @@ NOTICES = Module(
         CronSpec(send_periodic_messages, minute=None),
     ),
     demo=seed_notices_demo,
+    # files staff attach to a notice (PDFs, office documents, images)
+    upload_purposes=(UploadPurpose("notices.attachment", "notices", "attachment", MANAGE),),
 )
