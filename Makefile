@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) bench/tenants.py
 	$(PY) bench/estate_import.py
 	$(PY) bench/notice_fanout.py
+	$(PY) bench/workorders.py
 
 clean:
 	rm -rf $(VENV) .wuye .pytest_cache .mypy_cache .ruff_cache

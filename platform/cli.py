@@ -25,7 +25,7 @@ from wuye.runtime import Runtime
 from wuye.settings import Settings, get_settings
 from wuye.tenancy import migrate
 from wuye.tenancy import service as tenancy
-from wuye.tenancy.models import Tenant
+from wuye.tenancy.models import Tenant, TenantModule
 from wuye.tenancy.provisioning import NewTenant, create_tenant
 
 DEMO_SLUG = "demo"
@@ -123,7 +123,10 @@ async def seed_demo(runtime: Runtime) -> list[str]:
                 invite_ttl_s=runtime.settings.invite_ttl_s,
             )
             _audit(s, "seedDemo", DEMO_SLUG, {})
+        else:
+            await _enable_new_modules(s, runtime)
         await s.commit()
+    runtime.directory.clear_local()
     info = await runtime.directory.by_slug(DEMO_SLUG)
     assert info is not None
     async with runtime.db.tenant_session(info.schema) as s:
@@ -151,6 +154,28 @@ async def seed_demo(runtime: Runtime) -> list[str]:
     lines.append(f"  resident     : {DEMO_RESIDENT_PHONE} / {DEMO_PASSWORD}")
     lines.append(f"  operator     : {DEMO_OPERATOR_EMAIL} / {DEMO_PASSWORD}")
     return lines
+
+
+async def _enable_new_modules(session: Any, runtime: Runtime) -> None:
+    """A demo tenant made by an earlier version gets the modules added since."""
+    enabled = set(
+        await session.scalars(
+            select(TenantModule.module_key)
+            .join(Tenant, Tenant.id == TenantModule.tenant_id)
+            .where(Tenant.slug == DEMO_SLUG, TenantModule.enabled)
+        )
+    )
+    for module in runtime.modules:
+        if not module.always_on and module.key not in enabled:
+            await tenancy.set_module(
+                session,
+                slug=DEMO_SLUG,
+                key=module.key,
+                enabled=True,
+                config=None,
+                changed_by="seed-demo",
+                modules=runtime.modules,
+            )
 
 
 # --- commands ------------------------------------------------------------------------------
