@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, text
@@ -406,6 +406,18 @@ class Step:
     comment: str = ""
 
 
+class StepRun(NamedTuple):
+    """Everything a step's effect may use (each effect unpacks what it needs)."""
+
+    session: AsyncSession
+    runtime: Runtime
+    tenant: TenantInfo
+    viewer: Viewer
+    order: WorkOrder
+    step: Step
+    now: datetime
+
+
 async def act(
     session: AsyncSession,
     runtime: Runtime,
@@ -425,7 +437,8 @@ async def act(
     )
     before, worker = order.status, order.worker_id
     now = _now()
-    data = await _EFFECTS[action.key](session, runtime, tenant, viewer, order, step, now)
+    run = StepRun(session, runtime, tenant, viewer, order, step, now)
+    data = await _EFFECTS[action.key](run)
     order.status = action.target
     order.updated_at = now
     session.add(_event(order, action.key, before, viewer.user.id, note=_note(step), data=data))
@@ -483,60 +496,38 @@ def _required(value: str, field_name: str) -> str:
     return value
 
 
-async def _accept(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
-    order.handler_id = viewer.user.id
-    order.accepted_at = order.accepted_at or now
-    await _tell_resident(session, runtime, tenant, order, messages.ACCEPTED)
+async def _accept(run: StepRun) -> dict[str, Any]:
+    run.order.handler_id = run.viewer.user.id
+    run.order.accepted_at = run.order.accepted_at or run.now
+    await _tell_resident(run, messages.ACCEPTED)
     return {}
 
 
-async def _reject(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
-    order.reason = _required(step.reason, "reason")
-    order.handler_id = viewer.user.id
-    order.closed_at = now
-    await _tell_resident(session, runtime, tenant, order, messages.REJECTED, reason=order.reason)
+async def _reject(run: StepRun) -> dict[str, Any]:
+    order = run.order
+    order.reason = _required(run.step.reason, "reason")
+    order.handler_id = run.viewer.user.id
+    order.closed_at = run.now
+    await _tell_resident(run, messages.REJECTED, reason=order.reason)
     return {}
 
 
-async def _merge(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
-    if step.into_id is None or step.into_id == order.id:
+async def _merge(run: StepRun) -> dict[str, Any]:
+    order, into_id = run.order, run.step.into_id
+    if into_id is None or into_id == order.id:
         raise AppError("VALIDATION_FAILED", field="intoId")
-    into = await get_order(session, viewer, tenant, step.into_id, field="intoId")
+    into = await get_order(run.session, run.viewer, run.tenant, into_id, field="intoId")
     if into.status not in OPEN_STATUSES or into.type != order.type:
         raise AppError("VALIDATION_FAILED", field="intoId")
     order.merged_into_id = into.id
-    order.closed_at = now
-    session.add(
+    order.closed_at = run.now
+    run.session.add(
         OrderEvent(
             order_id=into.id,
             action="merged_in",
             from_status=into.status,
             to_status=into.status,
-            actor_id=viewer.user.id,
+            actor_id=run.viewer.user.id,
             internal=True,
             data={"order": order.number},
         )
@@ -544,30 +535,15 @@ async def _merge(
     return {"into": into.number}
 
 
-async def _cancel(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
-    order.reason = step.reason.strip()[:500]
-    order.closed_at = now
+async def _cancel(run: StepRun) -> dict[str, Any]:
+    run.order.reason = run.step.reason.strip()[:500]
+    run.order.closed_at = run.now
     return {}
 
 
-async def _dispatch(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
-    """To a worker, or to a team whose first member to confirm takes it."""
+async def _dispatch(run: StepRun) -> dict[str, Any]:
+    """To a worker, or to a team whose first member to confirm takes it (also: transfer)."""
+    order, step = run.order, run.step
     if step.worker_id is None and step.team_id is None:
         raise AppError("VALIDATION_FAILED", field="workerId")
     previous = order.worker_id
@@ -575,120 +551,75 @@ async def _dispatch(
     order.worker_id = None
     order.arrival_at, order.fee_standard, order.fee_fen = None, "", None
     if step.worker_id is not None:
-        worker = await _worker(session, order, step.worker_id)
-        order.worker_id = worker.id
-    order.dispatched_at = now
-    await _tell_assignees(session, runtime, tenant, order)
+        order.worker_id = (await _worker(run.session, order, step.worker_id)).id
+    order.dispatched_at = run.now
+    await _tell_assignees(run)
     if order.worker_id is not None:
-        await _tell_dispatched(session, runtime, tenant, order)
+        await _tell_dispatched(run)
     return {"worker": order.worker_id, "team": order.team_id, "previous": previous}
 
 
-async def _grab(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
-    order.worker_id = viewer.user.id
-    order.dispatched_at = now
-    await _tell_dispatched(session, runtime, tenant, order)
-    return {"worker": viewer.user.id}
+async def _grab(run: StepRun) -> dict[str, Any]:
+    run.order.worker_id = run.viewer.user.id
+    run.order.dispatched_at = run.now
+    await _tell_dispatched(run)
+    return {"worker": run.viewer.user.id}
 
 
-async def _confirm(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
+async def _confirm(run: StepRun) -> dict[str, Any]:
+    order, step = run.order, run.step
     if step.arrival_at is None or step.arrival_at.tzinfo is None:
         raise AppError("VALIDATION_FAILED", field="arrivalAt")
     if step.fee_fen is not None and not 0 <= step.fee_fen <= 100_000_000:
         raise AppError("VALIDATION_FAILED", field="feeFen")
     if len(step.fee_standard) > 200:
         raise AppError("VALIDATION_FAILED", field="feeStandard")
-    order.worker_id = viewer.user.id  # a team member confirming takes the order
+    order.worker_id = run.viewer.user.id  # a team member confirming takes the order
     order.arrival_at = step.arrival_at
     order.fee_standard = step.fee_standard.strip()
     order.fee_fen = step.fee_fen
-    await _tell_dispatched(session, runtime, tenant, order)
+    await _tell_dispatched(run)
     return {"arrival_at": step.arrival_at.isoformat(), "fee_fen": step.fee_fen}
 
 
-async def _start(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
-    order.started_at = order.started_at or now
-    if order.type not in FIELD_TYPES:
-        order.handler_id = viewer.user.id
+async def _start(run: StepRun) -> dict[str, Any]:
+    """Also take_up: customer service starts on a consultation or suggestion."""
+    run.order.started_at = run.order.started_at or run.now
+    if run.order.type not in FIELD_TYPES:
+        run.order.handler_id = run.viewer.user.id
     return {}
 
 
-async def _pause(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
-    order.reason = _required(step.reason, "reason")
+async def _pause(run: StepRun) -> dict[str, Any]:
+    run.order.reason = _required(run.step.reason, "reason")
     return {}
 
 
-async def _nothing(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
+async def _nothing(run: StepRun) -> dict[str, Any]:
     return {}
 
 
-async def _complete(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
+async def _complete(run: StepRun) -> dict[str, Any]:
+    """Also answer: customer service answers a consultation or suggestion."""
+    order, step = run.order, run.step
     notes = step.note.strip()
     if not notes or len(notes) > MAX_TEXT:
         raise AppError("VALIDATION_FAILED", field="note")
     order.completion_notes = notes
     order.materials = _materials(step.materials)
-    order.completed_at = now
+    order.completed_at = run.now
     if step.photo_file_ids:
         await storage.attach(
-            session,
-            tenant.slug,
+            run.session,
+            run.tenant.slug,
             list(step.photo_file_ids),
-            owner_id=viewer.user.id,
+            owner_id=run.viewer.user.id,
             purpose_key=PHOTO_PURPOSE,
             kind=AFTER,
             target_id=order.id,
             field="photos",
         )
-    await _tell_resident(session, runtime, tenant, order, messages.COMPLETED)
+    await _tell_resident(run, messages.COMPLETED)
     return {"materials": len(order.materials)}
 
 
@@ -710,46 +641,24 @@ def _materials(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return clean
 
 
-async def _rate(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
+async def _rate(run: StepRun) -> dict[str, Any]:
+    order, step = run.order, run.step
     if step.rating is None or not 1 <= step.rating <= 5:
         raise AppError("VALIDATION_FAILED", field="rating")
     if len(step.comment) > 500:
         raise AppError("VALIDATION_FAILED", field="comment")
-    order.rating, order.rating_comment, order.rated_at = step.rating, step.comment.strip(), now
+    order.rating, order.rating_comment, order.rated_at = step.rating, step.comment.strip(), run.now
     return {"rating": step.rating}
 
 
-async def _close(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
-    order.closed_at = now
+async def _close(run: StepRun) -> dict[str, Any]:
+    run.order.closed_at = run.now
     return {}
 
 
-async def _reopen(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    viewer: Viewer,
-    order: WorkOrder,
-    step: Step,
-    now: datetime,
-) -> dict[str, Any]:
-    days = settings_of(tenant)["reopen_days"]
+async def _reopen(run: StepRun) -> dict[str, Any]:
+    order, now = run.order, run.now
+    days = settings_of(run.tenant)["reopen_days"]
     if order.completed_at is None or now - order.completed_at > timedelta(days=days):
         raise AppError(
             "INVALID_TRANSITION",
@@ -757,11 +666,11 @@ async def _reopen(
             en=f"Orders completed over {days} days ago cannot be reopened; submit a new one",
             status=order.status,
         )
-    order.reason = _required(step.reason, "reason")
+    order.reason = _required(run.step.reason, "reason")
     order.reopen_count += 1
     order.rating, order.rating_comment, order.rated_at, order.closed_at = None, "", None, None
     # the order starts over: fresh deadlines, and the SLA sweep may flag it again
-    category = await session.get(Category, order.category_id) if order.category_id else None
+    category = await run.session.get(Category, order.category_id) if order.category_id else None
     if category is not None:
         order.response_due_at = now + timedelta(minutes=category.response_minutes)
         order.completion_due_at = now + timedelta(minutes=category.completion_minutes)
@@ -805,20 +714,14 @@ async def _worker(session: AsyncSession, order: WorkOrder, worker_id: int) -> Us
 # --- telling people ------------------------------------------------------------------------
 
 
-async def _tell_resident(
-    session: AsyncSession,
-    runtime: Runtime,
-    tenant: TenantInfo,
-    order: WorkOrder,
-    message: Any,
-    **variables: Any,
-) -> None:
+async def _tell_resident(run: StepRun, message: Any, **variables: Any) -> None:
+    order = run.order
     if order.resident_id is None:
         return
-    await runtime.notifier.notify(
-        session,
-        runtime=runtime,
-        tenant=tenant.slug,
+    await run.runtime.notifier.notify(
+        run.session,
+        runtime=run.runtime,
+        tenant=run.tenant.slug,
         type_key=message.key,
         users=[order.resident_id],
         variables={"number": order.number, "order_id": order.id, **variables},
@@ -826,22 +729,17 @@ async def _tell_resident(
     )
 
 
-async def _tell_dispatched(
-    session: AsyncSession, runtime: Runtime, tenant: TenantInfo, order: WorkOrder
-) -> None:
+async def _tell_dispatched(run: StepRun) -> None:
     """The resident learns who comes and when (at dispatch, again once the time is set)."""
+    order = run.order
     if order.worker_id is None:
         return
-    worker = await get_row(session, User, order.worker_id, field=None)
+    worker = await get_row(run.session, User, order.worker_id, field=None)
     when = order.arrival_at or order.preferred_start
-    arrival = (
-        when.astimezone(ZoneInfo(tenant.time_zone)).strftime("%Y-%m-%d %H:%M") if when else "—"
-    )
+    zone = ZoneInfo(run.tenant.time_zone)
+    arrival = when.astimezone(zone).strftime("%Y-%m-%d %H:%M") if when else "—"
     await _tell_resident(
-        session,
-        runtime,
-        tenant,
-        order,
+        run,
         messages.DISPATCHED,
         worker=worker.name,
         worker_phone=worker.phone or "",
@@ -849,9 +747,8 @@ async def _tell_dispatched(
     )
 
 
-async def _tell_assignees(
-    session: AsyncSession, runtime: Runtime, tenant: TenantInfo, order: WorkOrder
-) -> None:
+async def _tell_assignees(run: StepRun) -> None:
+    order, session = run.order, run.session
     if order.worker_id is not None:
         users: Any = [order.worker_id]
     elif order.team_id is not None:
@@ -859,10 +756,10 @@ async def _tell_assignees(
     else:
         return
     category = await session.get(Category, order.category_id) if order.category_id else None
-    await runtime.notifier.notify(
+    await run.runtime.notifier.notify(
         session,
-        runtime=runtime,
-        tenant=tenant.slug,
+        runtime=run.runtime,
+        tenant=run.tenant.slug,
         type_key=messages.ASSIGNED.key,
         users=users,
         variables={

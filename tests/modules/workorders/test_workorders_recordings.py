@@ -10,15 +10,12 @@ from typing import Any
 from conftest import Api
 from kit import Resident, add_staff, codes, ok
 from sqlalchemy import select
-from wo_kit import Crew, make_crew, submit, take
+from wo_kit import REQUEST_UPLOAD, Crew, make_crew, submit, take, upload
 
 from wuye.graphql.ids import decode_id
 from wuye.identity.models import AuditLog
 from wuye.runtime import Runtime
 
-REQUEST_UPLOAD = """mutation($i: RequestUploadInput!) { requestUpload(input: $i) {
-  file { id } url fields { name value } } }"""
-CONFIRM_UPLOAD = "mutation($id: ID!) { confirmUpload(id: $id) { id status } }"
 MY_UPLOAD = "query($id: ID!) { myUpload(id: $id) { id url } }"
 ATTACH = """mutation($i: AttachComplaintRecordingInput!) {
   attachComplaintRecording(input: $i) { id source contentType size createdAt } }"""
@@ -31,35 +28,19 @@ VISITS = "query($id: ID!) { returnVisits(orderId: $id) { id recording { id sourc
 RECORDING_TYPE = """{ __type(name: "WorkOrderRecording") { fields { name } } }"""
 
 CALL = b"ID3" + bytes(range(256)) * 8
+PNG_BYTES = b"\x89PNG" + bytes(40)
 
 
-async def upload(
+async def record(
     api: Api,
     crew: Crew,
     who: Resident,
-    data: bytes = CALL,
     *,
     purpose: str = "workorders.recording",
     content_type: str = "audio/mpeg",
 ) -> str:
-    """A confirmed upload of ``who`` (slot, form POST to the local backend, confirmation)."""
-    body = await api(
-        REQUEST_UPLOAD,
-        {"i": {"purpose": purpose, "contentType": content_type, "size": len(data)}},
-        tenant=crew.tenant.slug,
-        token=who.token,
-    )
-    slot = ok(body)["requestUpload"]
-    fields = {f["name"]: f["value"] for f in slot["fields"]}
-    posted = await api.client.post(
-        slot["url"], data=fields, files={"file": ("call.mp3", data, content_type)}
-    )
-    assert posted.status_code in (200, 201, 204), posted.text
-    confirmed = await api(
-        CONFIRM_UPLOAD, {"id": slot["file"]["id"]}, tenant=crew.tenant.slug, token=who.token
-    )
-    assert ok(confirmed)["confirmUpload"]["status"] == "ready"
-    return str(slot["file"]["id"])
+    """A confirmed call recording (or another upload) of ``who``."""
+    return await upload(api, crew, who, purpose, content_type, CALL)
 
 
 async def call(api: Api, crew: Crew, who: Resident, query: str, **variables: Any) -> dict[str, Any]:
@@ -93,7 +74,7 @@ async def test_complaint_recordings_are_listed_to_staff_and_played_with_an_audit
         i={"purpose": "workorders.recording", "contentType": "audio/mpeg", "size": 10},
     )
     assert codes(refused) == ["FORBIDDEN"]
-    recording = await upload(api, crew, crew.desk)
+    recording = await record(api, crew, crew.desk)
     pk = decode_id(recording, "File")
 
     # only customer service at the desk attaches, only to a complaint
@@ -107,19 +88,12 @@ async def test_complaint_recordings_are_listed_to_staff_and_played_with_an_audit
     )
     assert codes(body) == ["FORBIDDEN"]
     # someone else's upload, or a photo, is refused
-    manager_call = await upload(api, crew, crew.manager)
+    manager_call = await record(api, crew, crew.manager)
     body = await call(
         api, crew, crew.desk, ATTACH, i={"orderId": complaint, "fileId": manager_call}
     )
     assert codes(body) == ["NOT_FOUND"]
-    photo = await upload(
-        api,
-        crew,
-        crew.desk,
-        b"\x89PNG" + bytes(40),
-        purpose="workorders.photo",
-        content_type="image/png",
-    )
+    photo = await upload(api, crew, crew.desk, "workorders.photo", "image/png", PNG_BYTES)
     body = await call(api, crew, crew.desk, ATTACH, i={"orderId": complaint, "fileId": photo})
     assert codes(body) == ["VALIDATION_FAILED"]
 
@@ -184,9 +158,9 @@ async def test_a_return_visit_recording(api: Api, runtime: Runtime) -> None:
     for action, extra in (("accept", {}), ("take_up", {}), ("answer", {"note": "已答复"})):
         ok(await take(api, crew, crew.desk, action, oid, **extra))
     ok(await take(api, crew, crew.desk, "close", oid))
-    recording = await upload(api, crew, crew.desk)
+    recording = await record(api, crew, crew.desk)
     # a voice-message upload is not a call recording
-    voice = await upload(api, crew, crew.desk, purpose="workorders.voice", content_type="audio/amr")
+    voice = await record(api, crew, crew.desk, purpose="workorders.voice", content_type="audio/amr")
     visit = {"orderId": oid, "outcome": "reached", "satisfaction": 5, "recordingId": voice}
     body = await call(api, crew, crew.desk, RECORD_VISIT, i=visit)
     assert codes(body) == ["VALIDATION_FAILED"]
@@ -215,15 +189,15 @@ async def test_recordings_and_orders_never_cross_tenants(api: Api, runtime: Runt
     a = await make_crew(api, runtime)
     b = await make_crew(api, runtime)
     complaint = str((await submit(api, a, type="complaint", description="噪音"))["id"])
-    await upload(api, a, a.desk)  # so that A's recording has an id no file of B has
-    recording = await upload(api, a, a.desk)
+    await record(api, a, a.desk)  # so that A's recording has an id no file of B has
+    recording = await record(api, a, a.desk)
     ok(await call(api, a, a.desk, ATTACH, i={"orderId": complaint, "fileId": recording}))
 
     # tenant B's manager (every permission, every community of B) with A's ids
     assert codes(await play(api, b, b.manager, recording)) == ["NOT_FOUND"]
     assert codes(await call(api, b, b.manager, RECORDINGS, id=complaint)) == ["NOT_FOUND"]
     assert codes(await call(api, b, b.manager, VISITS, id=complaint)) == ["NOT_FOUND"]
-    b_recording = await upload(api, b, b.desk)
+    b_recording = await record(api, b, b.desk)
     body = await call(api, b, b.desk, ATTACH, i={"orderId": complaint, "fileId": b_recording})
     assert codes(body) == ["NOT_FOUND"]
     # B's complaint with A's recording id: B's own files table has no such file
@@ -243,7 +217,7 @@ async def test_the_uploader_gets_no_link_to_an_attached_recording(
 ) -> None:
     crew = await make_crew(api, runtime)
     complaint = str((await submit(api, crew, type="complaint", description="噪音"))["id"])
-    recording = await upload(api, crew, crew.desk)
+    recording = await record(api, crew, crew.desk)
     ok(await call(api, crew, crew.desk, ATTACH, i={"orderId": complaint, "fileId": recording}))
     mine = ok(await call(api, crew, crew.desk, MY_UPLOAD, id=recording))["myUpload"]
     assert mine["url"] is None

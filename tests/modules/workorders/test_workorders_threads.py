@@ -16,7 +16,7 @@ from typing import Any
 from conftest import Api, count_statements
 from kit import Resident, add_resident, add_staff, codes, ok
 from sqlalchemy import select
-from wo_kit import Crew, make_crew, submit, take
+from wo_kit import Crew, make_crew, submit, take, upload
 
 from wuye.graphql.ids import decode_id, encode_id
 from wuye.modules.workorders.models import ThreadMessage
@@ -37,10 +37,6 @@ READ = """mutation($id: ID!, $upTo: ID) {
 COUNTS = """query($ids: [ID!]!) { workOrderUnreadCounts(orderIds: $ids) { orderId unread } }"""
 BADGE = "{ myUnreadWorkOrderMessages }"
 
-REQUEST_UPLOAD = """mutation($i: RequestUploadInput!) { requestUpload(input: $i) {
-  file { id } url fields { name value } } }"""
-CONFIRM_UPLOAD = "mutation($id: ID!) { confirmUpload(id: $id) { id status } }"
-
 
 def png() -> bytes:
     from PIL import Image
@@ -48,29 +44,6 @@ def png() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (40, 30), (10, 120, 200)).save(out, "PNG")
     return out.getvalue()
-
-
-async def upload(
-    api: Api, crew: Crew, who: Resident, purpose: str, content_type: str, data: bytes
-) -> str:
-    """A confirmed upload of ``who`` (slot, form POST to the local backend, confirmation)."""
-    body = await api(
-        REQUEST_UPLOAD,
-        {"i": {"purpose": purpose, "contentType": content_type, "size": len(data)}},
-        tenant=crew.tenant.slug,
-        token=who.token,
-    )
-    slot = ok(body)["requestUpload"]
-    fields = {f["name"]: f["value"] for f in slot["fields"]}
-    posted = await api.client.post(
-        slot["url"], data=fields, files={"file": ("upload.bin", data, content_type)}
-    )
-    assert posted.status_code in (200, 201, 204), posted.text
-    confirmed = await api(
-        CONFIRM_UPLOAD, {"id": slot["file"]["id"]}, tenant=crew.tenant.slug, token=who.token
-    )
-    assert ok(confirmed)["confirmUpload"]["status"] == "ready"
-    return str(slot["file"]["id"])
 
 
 async def consultation(api: Api, crew: Crew, text: str = "请问物业费怎么交？") -> str:

@@ -148,3 +148,31 @@ async def take(
 
 def user_gid(user_id: int) -> str:
     return encode_id("User", user_id)
+
+
+REQUEST_UPLOAD = """mutation($i: RequestUploadInput!) { requestUpload(input: $i) {
+  file { id } url fields { name value } } }"""
+CONFIRM_UPLOAD = "mutation($id: ID!) { confirmUpload(id: $id) { id status } }"
+
+
+async def upload(
+    api: Api, crew: Crew, who: Resident, purpose: str, content_type: str, data: bytes
+) -> str:
+    """A confirmed upload of ``who`` (slot, form POST to the local backend, confirmation)."""
+    body = await api(
+        REQUEST_UPLOAD,
+        {"i": {"purpose": purpose, "contentType": content_type, "size": len(data)}},
+        tenant=crew.tenant.slug,
+        token=who.token,
+    )
+    slot = ok(body)["requestUpload"]
+    fields = {f["name"]: f["value"] for f in slot["fields"]}
+    posted = await api.client.post(
+        slot["url"], data=fields, files={"file": ("upload.bin", data, content_type)}
+    )
+    assert posted.status_code in (200, 201, 204), posted.text
+    confirmed = await api(
+        CONFIRM_UPLOAD, {"id": slot["file"]["id"]}, tenant=crew.tenant.slug, token=who.token
+    )
+    assert ok(confirmed)["confirmUpload"]["status"] == "ready"
+    return str(slot["file"]["id"])
