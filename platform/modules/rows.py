@@ -1,11 +1,12 @@
-"""Loading one row by id for a service function: NOT_FOUND (naming the input field) when
-it is absent, optionally locked for the rest of the transaction."""
+"""Row helpers for service functions: one row by id (NOT_FOUND naming the input field,
+optionally locked), and a flush whose unique violation becomes CONFLICT naming the field."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.errors import AppError
@@ -31,3 +32,17 @@ async def get_row(
     if found is None:
         raise AppError("NOT_FOUND", **({"field": field} if field else {}))
     return found  # type: ignore[no-any-return]
+
+
+async def flush_unique(
+    session: AsyncSession, *, field: str, zh: str, en: str, add: object | None = None
+) -> None:
+    """Flush (adding ``add`` first) in a savepoint: a unique violation becomes CONFLICT on
+    ``field`` with the given texts, and the transaction goes on."""
+    try:
+        async with session.begin_nested():
+            if add is not None:
+                session.add(add)
+            await session.flush()
+    except IntegrityError:
+        raise AppError("CONFLICT", zh, en, field=field) from None

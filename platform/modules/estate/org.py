@@ -43,7 +43,7 @@ from wuye.modules.estate.models import (
     StaffProfile,
     StaffTransfer,
 )
-from wuye.modules.rows import get_row
+from wuye.modules.rows import flush_unique, get_row
 
 MAX_PATH = 400  # Department.path length
 
@@ -142,14 +142,13 @@ async def create_department(
         community_id=community_id,
         path=path,
     )
-    try:
-        async with session.begin_nested():
-            session.add(dept)
-            await session.flush()
-    except IntegrityError:
-        raise AppError(
-            "CONFLICT", "同级已有同名部门", "A department of this name exists here", field="name"
-        ) from None
+    await flush_unique(
+        session,
+        add=dept,
+        field="name",
+        zh="同级已有同名部门",
+        en="A department of this name exists here",
+    )
     await session.refresh(dept)
     return dept
 

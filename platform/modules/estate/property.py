@@ -8,13 +8,11 @@ outside the scope an object does not exist (NOT_FOUND). Errors name the GraphQL 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from sqlalchemy import exists, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.errors import AppError
@@ -36,6 +34,7 @@ from wuye.modules.estate.models import (
     UnitStatusChange,
     Vehicle,
 )
+from wuye.modules.rows import flush_unique
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -57,33 +56,14 @@ async def _in_scope(
     return found
 
 
-async def _unique(
-    session: AsyncSession, work: Callable[[], Awaitable[T]], *, field: str, zh: str, en: str
-) -> T:
-    """Run ``work`` (which flushes) in a savepoint; a unique violation becomes CONFLICT."""
-    try:
-        async with session.begin_nested():
-            return await work()
-    except IntegrityError:
-        raise AppError("CONFLICT", zh, en, field=field) from None
-
-
 async def _add(session: AsyncSession, obj: T, **conflict: str) -> T:
-    async def work() -> T:
-        session.add(obj)
-        await session.flush()
-        return obj
-
-    result = await _unique(session, work, **conflict)  # type: ignore[arg-type]
-    await session.refresh(result)
-    return result
+    await flush_unique(session, add=obj, **conflict)
+    await session.refresh(obj)
+    return obj
 
 
 async def _flush(session: AsyncSession, **conflict: str) -> None:
-    async def work() -> None:
-        await session.flush()
-
-    await _unique(session, work, **conflict)  # type: ignore[arg-type]
+    await flush_unique(session, **conflict)
 
 
 def _coordinate(raw: object, field: str, limit: int) -> Decimal | None:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -23,7 +22,7 @@ from wuye.errors import AppError
 from wuye.identity.scope import DataScope
 from wuye.modules.estate import property as estate
 from wuye.modules.notices.models import YellowPageCategory, YellowPageEntry
-from wuye.modules.rows import get_row
+from wuye.modules.rows import flush_unique, get_row
 
 MAX_PHONES = 5
 MAX_SORT = 1_000_000
@@ -154,14 +153,13 @@ async def get_category(
 
 
 async def _save_category(session: AsyncSession, category: YellowPageCategory) -> None:
-    try:
-        async with session.begin_nested():
-            session.add(category)
-            await session.flush()
-    except IntegrityError:
-        raise AppError(
-            "CONFLICT", "已有同名分类", "A category of this name exists", field="nameZh"
-        ) from None
+    await flush_unique(
+        session,
+        add=category,
+        field="nameZh",
+        zh="已有同名分类",
+        en="A category of this name exists",
+    )
 
 
 async def create_category(

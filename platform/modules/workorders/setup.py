@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import exists, select, true
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.errors import AppError
@@ -25,7 +24,7 @@ from wuye.identity.models import User
 from wuye.identity.scope import DataScope
 from wuye.modules.estate.models import Department, Occupancy, Person
 from wuye.modules.estate.residents import places_of_user
-from wuye.modules.rows import get_row
+from wuye.modules.rows import flush_unique, get_row
 from wuye.modules.workorders.models import LEVELS, TYPES, Category, CustomerLevel
 
 MAX_MINUTES = 60 * 24 * 365  # a year: anything longer is a typo
@@ -130,14 +129,13 @@ async def _values(session: AsyncSession, data: CategoryData) -> dict[str, Any]:
 
 
 async def _save(session: AsyncSession, category: Category) -> None:
-    try:
-        async with session.begin_nested():
-            session.add(category)
-            await session.flush()
-    except IntegrityError:
-        raise AppError(
-            "CONFLICT", "已有同名类别", "A category of this name exists", field="nameZh"
-        ) from None
+    await flush_unique(
+        session,
+        add=category,
+        field="nameZh",
+        zh="已有同名类别",
+        en="A category of this name exists",
+    )
 
 
 async def create_category(session: AsyncSession, data: CategoryData) -> Category:
