@@ -40,17 +40,25 @@ class Place:
 
 
 async def make_place(
-    runtime: Runtime, tenant: TenantFixture, layout: dict[str, dict[str, list[str]]]
+    runtime: Runtime,
+    tenant: TenantFixture,
+    layout: dict[str, dict[str, list[str]]],
+    *,
+    floors: int = 20,
+    area: Decimal = Decimal("90"),
+    **community: Any,
 ) -> Place:
+    """``{"X": {"1号楼": ["101", "102"]}}`` -> community X, building 1号楼, rooms 101, 102
+    (``community`` fields, e.g. an address, go to every community)."""
     place = Place()
     async with runtime.db.tenant_session(tenant.schema) as s:
         for cname, buildings in layout.items():
-            c = Community(name=cname)
+            c = Community(name=cname, **community)
             s.add(c)
             await s.flush()
             place.ids[cname] = c.id
             for bname, rooms in buildings.items():
-                b = Building(community_id=c.id, name=bname, floors=20)
+                b = Building(community_id=c.id, name=bname, floors=floors)
                 s.add(b)
                 await s.flush()
                 place.ids[f"{cname}/{bname}"] = b.id
@@ -60,7 +68,7 @@ async def make_place(
                         building_id=b.id,
                         floor=1,
                         room_no=room,
-                        building_area=Decimal("90"),
+                        building_area=area,
                     )
                     s.add(u)
                     await s.flush()

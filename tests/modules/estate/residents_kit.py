@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from conftest import TEST_PASSWORD, Api, TenantFixture, new_phone, signed_in
+from kit import make_place
 
 from wuye.graphql.ids import encode_id
-from wuye.modules.estate.models import Building, Community, Unit
 from wuye.runtime import Runtime
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -59,32 +59,22 @@ class Estate:
 async def make_estate(
     runtime: Runtime, tenant: TenantFixture, layout: dict[str, dict[str, list[str]]]
 ) -> Estate:
-    """``{"X": {"1号楼": ["101", "102"]}}`` -> community X, building 1号楼, rooms 101, 102."""
+    """``{"X": {"1号楼": ["101", "102"]}}`` -> community X, building 1号楼, rooms 101, 102;
+    each community with an address, a hotline and a published profile."""
+    place = await make_place(
+        runtime,
+        tenant,
+        layout,
+        floors=30,
+        area=Decimal("89.50"),
+        address="幸福路1号",
+        hotline="400-800-0000",
+        profile={"services": ["保洁", "安保"], "fees": {"物业费": "2.5元/m²"}},
+    )
     estate = Estate()
-    async with runtime.db.tenant_session(tenant.schema) as s:
-        for cname, buildings in layout.items():
-            c = Community(name=cname, address=f"{cname}路1号", hotline="400-800-0000")
-            c.profile = {"services": ["保洁", "安保"], "fees": {"物业费": "2.5元/m²"}}
-            s.add(c)
-            await s.flush()
-            estate.communities[cname] = c.id
-            for bname, rooms in buildings.items():
-                b = Building(community_id=c.id, name=bname, floors=30)
-                s.add(b)
-                await s.flush()
-                estate.buildings[f"{cname}/{bname}"] = b.id
-                for room in rooms:
-                    u = Unit(
-                        community_id=c.id,
-                        building_id=b.id,
-                        floor=1,
-                        room_no=room,
-                        building_area=Decimal("89.50"),
-                    )
-                    s.add(u)
-                    await s.flush()
-                    estate.units[f"{cname}/{bname}/{room}"] = u.id
-        await s.commit()
+    for key, row_id in place.ids.items():
+        by_depth = (estate.communities, estate.buildings, estate.units)
+        by_depth[key.count("/")][key] = row_id
     return estate
 
 
