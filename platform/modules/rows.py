@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,3 +46,11 @@ async def flush_unique(
             await session.flush()
     except IntegrityError:
         raise AppError("CONFLICT", zh, en, field=field) from None
+
+
+async def next_id(session: AsyncSession, table: str) -> int:
+    """Take the next id of ``table``'s own id sequence (in the tenant's schema) before the
+    insert, so a number derived from it (an order or receipt number) goes in the same
+    INSERT: no shared counter row for concurrent requests to queue on."""
+    stmt = text("SELECT nextval(pg_get_serial_sequence(:table, 'id'))")
+    return int((await session.execute(stmt, {"table": table})).scalar_one())

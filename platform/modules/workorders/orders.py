@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, text
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.errors import AppError
@@ -24,7 +24,7 @@ from wuye.identity.scope import DataScope
 from wuye.identity.service import staff_holding
 from wuye.modules.estate.models import Building, Community, StaffProfile, Unit
 from wuye.modules.estate.residents import places_of_user
-from wuye.modules.rows import get_row
+from wuye.modules.rows import get_row, next_id
 from wuye.modules.workorders import messages, realtime, workflow
 from wuye.modules.workorders.models import (
     FIELD_TYPES,
@@ -372,15 +372,8 @@ async def _level_of(session: AsyncSession, resident_id: int | None) -> str:
 async def _new_id_and_number(
     session: AsyncSession, tenant: TenantInfo, now: datetime
 ) -> tuple[int, str]:
-    """The order's id, taken from its own sequence first, and its number: WO + the local
-    date + the id. No shared counter row, so concurrent submissions never wait in line."""
-    order_id = int(
-        (
-            await session.execute(
-                text("SELECT nextval(pg_get_serial_sequence('work_orders', 'id'))")
-            )
-        ).scalar_one()
-    )
+    """The order's id and its number: WO + the local date + the id."""
+    order_id = await next_id(session, "work_orders")
     day = now.astimezone(ZoneInfo(tenant.time_zone)).strftime("%Y%m%d")
     return order_id, f"WO{day}{order_id:06d}"
 
