@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) bench/estate_import.py
 	$(PY) bench/notice_fanout.py
 	$(PY) bench/workorders.py
+	$(PY) bench/billing.py
 
 clean:
 	rm -rf $(VENV) .wuye .pytest_cache .mypy_cache .ruff_cache

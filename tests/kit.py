@@ -16,6 +16,7 @@ from wuye.graphql.ids import encode_id
 from wuye.identity import service as identity
 from wuye.modules.estate.models import Building, Community, Occupancy, Person, Unit
 from wuye.runtime import Runtime
+from wuye.tenancy.service import set_module
 from wuye.workers.runner import create_worker
 
 
@@ -149,3 +150,22 @@ async def drain(runtime: Runtime) -> None:
         await worker.async_run()
     finally:
         await worker.close()
+
+
+async def set_module_config(
+    runtime: Runtime, tenant: TenantFixture, module: str, config: dict[str, Any]
+) -> None:
+    """Switch ``module`` on with ``config``, as an operator would, and forget the cached
+    tenant so the next request sees it."""
+    async with runtime.db.shared_session() as s:
+        await set_module(
+            s,
+            slug=tenant.slug,
+            key=module,
+            enabled=True,
+            config=config,
+            changed_by="tests",
+            modules=runtime.modules,
+        )
+        await s.commit()
+    runtime.directory.clear_local()

@@ -91,7 +91,8 @@ async def test_killed_worker_mid_job_effect_happens_exactly_once(rt, worker_log)
     try:
         # given a worker in the middle of the job (its effect written, not committed)
         workers.append(_start_worker(rt, worker_log))
-        await _until(lambda: rt.redis.exists(f"{prefix}:started:{marker}"), "job start", within=15)
+        # (generous waits: a worker process imports the whole platform before its first job)
+        await _until(lambda: rt.redis.exists(f"{prefix}:started:{marker}"), "job start", within=60)
         # when it is killed
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(5)
@@ -100,9 +101,9 @@ async def test_killed_worker_mid_job_effect_happens_exactly_once(rt, worker_log)
 
         # then the sweep re-enqueues it (once its enqueue is 1 s old and the dead
         # connection's row lock is gone) and another worker completes it
-        await _until(lambda: sweep_outbox(rt), "the sweep to re-enqueue the intent")
+        await _until(lambda: sweep_outbox(rt), "the sweep to re-enqueue the intent", within=30)
         workers.append(_start_worker(rt, worker_log))
-        await _until(lambda: _done(rt, intent_id), "the intent to be done", within=15)
+        await _until(lambda: _done(rt, intent_id), "the intent to be done", within=60)
 
         # and the killed worker's job, once arq lets it run again, does nothing
         original = outbox_job_id(queue, intent_id)

@@ -8,6 +8,7 @@ outside the scope an object does not exist (NOT_FOUND). Errors name the GraphQL 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -584,3 +585,25 @@ async def remove_vehicle(*, session: AsyncSession, scope: DataScope, vehicle_id:
     await session.delete(found)
     await session.flush()
     return found
+
+
+# --- labels other modules show -------------------------------------------------------------
+
+
+def place_label(community: str, building: str, room: str) -> str:
+    """How staff and residents name a unit: 小区 楼栋 房号, e.g. "阳光花园 3号楼 1-802"."""
+    return f"{community} {building} {room}".strip()
+
+
+async def unit_labels(session: AsyncSession, unit_ids: Collection[int]) -> dict[int, str]:
+    """``place_label`` of each unit, in one query."""
+    ids = sorted(set(unit_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Unit.id, Community.name, Building.name, Unit.room_no)
+        .join(Community, Community.id == Unit.community_id)
+        .join(Building, Building.id == Unit.building_id)
+        .where(Unit.id.in_(ids))
+    )
+    return {uid: place_label(c, b, r) for uid, c, b, r in rows}

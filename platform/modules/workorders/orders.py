@@ -22,7 +22,8 @@ from wuye.identity.models import User
 from wuye.identity.permissions import Permission, grants
 from wuye.identity.scope import DataScope
 from wuye.identity.service import staff_holding
-from wuye.modules.estate.models import Building, Community, StaffProfile, Unit
+from wuye.modules.estate.models import Community, StaffProfile, Unit
+from wuye.modules.estate.property import unit_labels
 from wuye.modules.estate.residents import places_of_user
 from wuye.modules.rows import get_row, next_id
 from wuye.modules.workorders import messages, realtime, workflow
@@ -768,14 +769,6 @@ async def _tell_assignees(run: StepRun) -> None:
 async def place_label(session: AsyncSession, order: WorkOrder) -> str:
     """Where the work is, as staff say it: 小区 楼栋 房号, or the public-area location."""
     if order.unit_id is not None:
-        row = (
-            await session.execute(
-                select(Community.name, Building.name, Unit.room_no)
-                .join(Building, Building.id == Unit.building_id)
-                .join(Community, Community.id == Unit.community_id)
-                .where(Unit.id == order.unit_id)
-            )
-        ).one()
-        return " ".join(row)
+        return (await unit_labels(session, [order.unit_id]))[order.unit_id]
     community = await session.get(Community, order.community_id)
     return " ".join(p for p in ((community.name if community else ""), order.location) if p)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from conftest import Api, TenantFixture, login, make_tenant
+from kit import set_module_config
 from notices_kit import (
     APPROVE,
     CREATE,
@@ -33,7 +34,6 @@ from wuye.modules.notices.jobs import publish_due_notices
 from wuye.modules.notices.models import Notice, NoticeTarget
 from wuye.notify.models import NotifyAddress
 from wuye.runtime import Runtime
-from wuye.tenancy.service import set_module
 
 LAYOUT = {"A": {"1": ["101", "102", "103"]}}
 
@@ -41,18 +41,7 @@ LAYOUT = {"A": {"1": ["101", "102", "103"]}}
 async def _tenant(runtime: Runtime, *, approval: bool = False) -> TenantFixture:
     tenant = await make_tenant(runtime, modules=("notices",))
     if approval:
-        async with runtime.db.shared_session() as s:
-            await set_module(
-                s,
-                slug=tenant.slug,
-                key="notices",
-                enabled=True,
-                config={"approval_required": True},
-                changed_by="tests",
-                modules=runtime.modules,
-            )
-            await s.commit()
-        runtime.directory.clear_local()
+        await set_module_config(runtime, tenant, "notices", {"approval_required": True})
     return tenant
 
 

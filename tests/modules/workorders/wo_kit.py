@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from conftest import Api, TenantFixture, make_tenant
-from kit import Place, Resident, add_resident, add_staff, make_place, ok
+from kit import Place, Resident, add_resident, add_staff, make_place, ok, set_module_config
 
 from wuye.graphql.ids import encode_id
 from wuye.modules.estate.models import Department, StaffProfile
 from wuye.modules.workorders.models import Category
 from wuye.runtime import Runtime
-from wuye.tenancy.service import set_module
 
 ORDER_FIELDS = """id number type status source description place contactName contactPhone
   reason reopenCount rating ratingComment feeFen arrivalAt overdue actions
@@ -72,18 +71,7 @@ async def wo_tenant(runtime: Runtime, **config: Any) -> TenantFixture:
 
 async def set_config(runtime: Runtime, tenant: TenantFixture, config: dict[str, Any]) -> None:
     """Change the tenant's workorders module config (e.g. allow_grab) as an operator would."""
-    async with runtime.db.shared_session() as s:
-        await set_module(
-            s,
-            slug=tenant.slug,
-            key="workorders",
-            enabled=True,
-            config=config,
-            changed_by="tests",
-            modules=runtime.modules,
-        )
-        await s.commit()
-    runtime.directory.clear_local()
+    await set_module_config(runtime, tenant, "workorders", config)
 
 
 async def make_crew(api: Api, runtime: Runtime, tenant: TenantFixture | None = None) -> Crew:

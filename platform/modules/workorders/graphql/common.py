@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from strawberry.dataloader import DataLoader
 
 from wuye.graphql.ids import decode_id
 from wuye.identity.models import User
 from wuye.identity.scope import NO_SCOPE
 from wuye.modules.workorders import orders
 from wuye.modules.workorders.models import WorkOrder
-
-K = TypeVar("K")
-V = TypeVar("V")
-D = TypeVar("D")
 
 
 async def viewer_of(ctx: Any) -> orders.Viewer:
@@ -38,21 +32,6 @@ async def viewer_of(ctx: Any) -> orders.Viewer:
 
 def order_id(global_id: str, field: str = "id") -> int:
     return decode_id(global_id, "WorkOrder", field)
-
-
-def batch(
-    ctx: Any,
-    key: str,
-    fetch: Callable[[AsyncSession, list[K]], Awaitable[Mapping[K, V]]],
-    default: D,
-) -> DataLoader[K, V | D]:
-    """A request-wide DataLoader over ``fetch`` (ids -> found), ``default`` for the missing."""
-
-    async def load(keys: Sequence[K]) -> list[V | D]:
-        found = await fetch(ctx.session, list(keys))
-        return [found.get(k, default) for k in keys]
-
-    return ctx.loader(key, lambda: DataLoader(load_fn=load))  # type: ignore[no-any-return]
 
 
 async def users_by_id(session: AsyncSession, ids: list[int]) -> dict[int, User]:

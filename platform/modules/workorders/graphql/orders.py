@@ -19,16 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.graphql.access import mutation, query
 from wuye.graphql.ids import decode_id, gid
+from wuye.graphql.loaders import batch
 from wuye.graphql.pagination import Connection, paginate
 from wuye.identity.passwords import mask_phone
-from wuye.modules.estate.models import Building, Community, Unit
+from wuye.modules.estate.models import Community
+from wuye.modules.estate.property import unit_labels
 from wuye.modules.workorders import orders, threads, workflow
-from wuye.modules.workorders.graphql.common import (
-    batch,
-    order_id,
-    users_by_id,
-    viewer_of,
-)
+from wuye.modules.workorders.graphql.common import order_id, users_by_id, viewer_of
 from wuye.modules.workorders.models import Category, OrderEvent, WorkOrder
 from wuye.modules.workorders.permissions import VIEW, WORK
 from wuye.storage import service as storage
@@ -36,16 +33,6 @@ from wuye.storage.graphql import File, file_id
 from wuye.storage.models import StoredFile
 
 # --- batched lookups -----------------------------------------------------------------------
-
-
-async def _place_labels(session: AsyncSession, unit_ids: list[int]) -> dict[int, str]:
-    rows = await session.execute(
-        select(Unit.id, Community.name, Building.name, Unit.room_no)
-        .join(Building, Building.id == Unit.building_id)
-        .join(Community, Community.id == Unit.community_id)
-        .where(Unit.id.in_(unit_ids))
-    )
-    return {r[0]: f"{r[1]} {r[2]} {r[3]}" for r in rows}
 
 
 async def _community_names(session: AsyncSession, ids: list[int]) -> dict[int, str]:
@@ -224,7 +211,7 @@ class OrderType:
     async def place(self, info: strawberry.Info) -> str:
         o = self.row
         if o.unit_id is not None:
-            return await batch(info.context, "wo.places", _place_labels, "").load(o.unit_id)
+            return await batch(info.context, "wo.places", unit_labels, "").load(o.unit_id)
         name = await batch(info.context, "wo.communities", _community_names, "").load(
             o.community_id
         )

@@ -20,10 +20,11 @@ from strawberry.dataloader import DataLoader
 from wuye.errors import AppError
 from wuye.graphql.access import mutation, query
 from wuye.graphql.ids import decode_id, gid, optional_id
+from wuye.graphql.loaders import batch
 from wuye.graphql.pagination import Connection, Edge, PageInfo, page_size
 from wuye.identity.models import User
 from wuye.modules.workorders import threads
-from wuye.modules.workorders.graphql.common import batch, users_by_id, viewer_of
+from wuye.modules.workorders.graphql.common import users_by_id, viewer_of
 from wuye.modules.workorders.graphql.orders import PersonType
 from wuye.modules.workorders.models import ThreadMessage
 from wuye.storage import service as storage

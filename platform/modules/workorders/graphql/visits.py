@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wuye.errors import AppError
 from wuye.graphql.access import mutation, query
 from wuye.graphql.ids import decode_id, gid, optional_id
+from wuye.graphql.loaders import batch
 from wuye.graphql.pagination import Connection, paginate
 from wuye.modules.workorders import visits
-from wuye.modules.workorders.graphql.common import batch, viewer_of
+from wuye.modules.workorders.graphql.common import viewer_of
 from wuye.modules.workorders.graphql.orders import OrderType, PersonType
 from wuye.modules.workorders.graphql.threads import person
 from wuye.modules.workorders.models import ReturnVisit, WorkOrder
