@@ -29,8 +29,9 @@ from wuye.tenancy.directory import TenantInfo
 STATES = ("overdue", "due", "not_yet_due", "paid", "void")
 
 
-def today(tenant: TenantInfo) -> date:
-    return datetime.now(UTC).astimezone(ZoneInfo(tenant.time_zone)).date()
+def today(tenant: TenantInfo, now: datetime | None = None) -> date:
+    """The tenant's local date (``now``, default the current time)."""
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(tenant.time_zone)).date()
 
 
 def month_end(day: date) -> date:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wuye.modules.billing import generation, settlement
+from wuye.modules.billing import accounts, generation, late_fees, settlement
 from wuye.workers.jobs import tenant_job
 
 # --- generation ----------------------------------------------------------------------------
@@ -46,3 +46,17 @@ async def generate_scheduled_bills(
         return 0
     await settlement.auto_settle(session, runtime, info, done[1].bill_ids)
     return done[1].created
+
+
+# --- late fees -----------------------------------------------------------------------------
+
+
+@tenant_job(module="billing")
+async def accrue_late_fees(
+    ctx: dict[str, Any], tenant: str, *, session: AsyncSession, now: datetime | None = None
+) -> int:
+    """Late fees up to the tenant's today (daily; a second run that day adds nothing)."""
+    info = await ctx["runtime"].directory.by_slug(tenant)
+    if info is None:
+        return 0
+    return await late_fees.accrue(session, today=accounts.today(info, now))

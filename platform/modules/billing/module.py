@@ -14,8 +14,8 @@ from wuye.modules.billing.graphql.funds import FundsMutation, FundsQuery
 from wuye.modules.billing.graphql.generation import GenerationMutation, GenerationQuery
 from wuye.modules.billing.graphql.meters import MetersMutation, MetersQuery
 from wuye.modules.billing.graphql.payments import PaymentMutation, PaymentQuery
-from wuye.modules.billing.graphql.reports import ReportsMutation, ReportsQuery
-from wuye.modules.billing.jobs import generate_scheduled_bills, run_bills
+from wuye.modules.billing.graphql.reports import LedgerQuery, ReportsMutation, ReportsQuery
+from wuye.modules.billing.jobs import accrue_late_fees, generate_scheduled_bills, run_bills
 from wuye.modules.billing.messages import MESSAGE_TYPES
 from wuye.modules.billing.meters import PHOTO_PURPOSE as METER_PHOTO_PURPOSE
 from wuye.modules.billing.permissions import (
@@ -50,6 +50,7 @@ BILLING = Module(
         CollectionQuery,
         FundsQuery,
         ReportsQuery,
+        LedgerQuery,
         ChargesQuery,
         MetersQuery,
     ),
@@ -70,6 +71,8 @@ BILLING = Module(
     # bill generation on the tenant's auto_generate_day (daily, the job checks the day)
     cron=(
         CronSpec(generate_scheduled_bills, minute=20, hour=1),
+        # late fees: daily just after 00:00 Shanghai (UTC 16:10); the job uses local dates
+        CronSpec(accrue_late_fees, minute=10, hour=16),
         # hourly; acts from 09:00 tenant-local (collection_jobs.py)
         CronSpec(send_bill_reminders, minute=5),
     ),

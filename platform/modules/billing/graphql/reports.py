@@ -17,6 +17,7 @@ import strawberry
 from wuye.errors import AppError
 from wuye.graphql.access import mutation, query
 from wuye.graphql.ids import gid, optional_gid, optional_id
+from wuye.modules.billing import ledger
 from wuye.modules.billing import reports as service
 from wuye.modules.billing.arrears import local_today
 from wuye.modules.billing.graphql.collection import BucketsType
@@ -290,6 +291,41 @@ class ReportsQuery:
             to=r.end,
             rows=[IncomeRowType.of(x) for x in r.rows],
             totals=IncomeRowType.of(r.totals),
+        )
+
+
+@strawberry.type(name="LedgerAccountTotals")
+class AccountTotalsType:
+    account: str = strawberry.field(description="receivable, cash, prepaid, income:<code>, ...")
+    debit: str = strawberry.field(description="元")
+    credit: str = strawberry.field(description="元")
+
+
+@strawberry.type(name="LedgerCheck")
+class LedgerCheckType:
+    balanced: bool = strawberry.field(description="Every entry's debits equal its credits")
+    unbalanced_entry_ids: list[strawberry.ID]
+    total_debit: str = strawberry.field(description="元")
+    total_credit: str = strawberry.field(description="元")
+    accounts: list[AccountTotalsType]
+
+
+@strawberry.type
+class LedgerQuery:
+    @query(REPORTS, description="The ledger's consistency check and trial balance")
+    async def ledger_check(self, info: strawberry.Info) -> LedgerCheckType:
+        session = info.context.session
+        unbalanced = await ledger.unbalanced_entries(session)
+        totals = await ledger.trial_balance(session)
+        return LedgerCheckType(
+            balanced=not unbalanced,
+            unbalanced_entry_ids=[gid("LedgerEntry", i) for i in unbalanced],
+            total_debit=yuan(sum(d for d, _ in totals.values())),
+            total_credit=yuan(sum(c for _, c in totals.values())),
+            accounts=[
+                AccountTotalsType(account=a, debit=yuan(d), credit=yuan(c))
+                for a, (d, c) in sorted(totals.items())
+            ],
         )
 
 
