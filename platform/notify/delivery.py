@@ -134,9 +134,7 @@ class Delivery:
     async def run(self) -> dict[str, int]:
         row = await tenant_settings(self.session)
         config = channel_config(self.runtime, self.tenant, row)
-        quiet = QuietHours(
-            row.quiet_enabled, row.quiet_start, row.quiet_end, ZoneInfo(self.tenant.time_zone)
-        )
+        quiet = QuietHours(row.quiet_enabled, row.quiet_start, row.quiet_end, self.tenant.zone)
         totals: dict[str, int] = defaultdict(int)
         totals["requeued_stale"] = await self._release_stale_claims()
         await self.session.commit()

@@ -13,7 +13,9 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
@@ -47,6 +49,25 @@ class TenantInfo:
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_named(self.time_zone)
+
+    def today(self, now: datetime | None = None) -> date:
+        """The tenant's local date (of ``now``, default the current time)."""
+        return (now or datetime.now(UTC)).astimezone(self.zone).date()
+
+
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """The time zone ``name`` (a tenant's), or Asia/Shanghai when it is empty or unknown."""
+    try:
+        return ZoneInfo(name or DEFAULT_TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIME_ZONE)
 
 
 def _info(t: Tenant, modules: Mapping[str, Mapping[str, Any]]) -> TenantInfo:

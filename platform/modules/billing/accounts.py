@@ -14,9 +14,8 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,11 +26,6 @@ from wuye.modules.billing.settlement import OPEN, outstanding, outstanding_sql
 from wuye.tenancy.directory import TenantInfo
 
 STATES = ("overdue", "due", "not_yet_due", "paid", "void")
-
-
-def today(tenant: TenantInfo, now: datetime | None = None) -> date:
-    """The tenant's local date (``now``, default the current time)."""
-    return (now or datetime.now(UTC)).astimezone(ZoneInfo(tenant.time_zone)).date()
 
 
 def month_end(day: date) -> date:
@@ -92,7 +86,7 @@ async def totals(session: AsyncSession, tenant: TenantInfo, unit_ids: Iterable[i
     result = Totals(units=[UnitTotals(u) for u in ids])
     if not ids:
         return result
-    on = today(tenant)
+    on = tenant.today()
     owed = outstanding_sql()
 
     def sum_when(cond: Any, value: Any) -> Any:

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, Date, and_, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -43,7 +42,6 @@ from wuye.modules.estate.models import Building, Community, Occupancy, Person, U
 from wuye.modules.estate.property import place_label, unit_labels
 from wuye.tenancy.directory import TenantInfo
 
-DEFAULT_TIME_ZONE = "Asia/Shanghai"
 OPEN = ("unpaid", "partial")
 # (key, upper bound in days inclusive, zh, en); the last has no bound
 BUCKETS: tuple[tuple[str, int | None, str, str], ...] = (
@@ -56,17 +54,6 @@ SORTS = ("total", "oldest")
 MAX_PAGE = 200
 MAX_LETTERS = 200
 LETTER_DEADLINE_DAYS = 15
-
-
-def zone_of(time_zone: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(time_zone or DEFAULT_TIME_ZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_TIME_ZONE)
-
-
-def local_today(time_zone: str | None, now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(zone_of(time_zone)).date()
 
 
 def outstanding() -> ColumnElement[int]:

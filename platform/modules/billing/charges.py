@@ -58,10 +58,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -185,10 +184,6 @@ def price_label(item: FeeItem, rate: FeeRate) -> str:
             parts.append(f"{low}-{tier['up_to']}: {price} {unit}")
             low = int(tier["up_to"])
     return "; ".join(parts)
-
-
-def tenant_today(time_zone: str) -> date:
-    return datetime.now(ZoneInfo(time_zone)).date()
 
 
 # --- fee items -----------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.modules.billing import reminders
-from wuye.modules.billing.arrears import zone_of
 from wuye.workers.jobs import tenant_job
 
 
@@ -28,7 +27,7 @@ async def send_bill_reminders(
     info = await runtime.directory.by_slug(tenant)
     if info is None:
         return {"messages": 0, "bills": 0}
-    local = (now or datetime.now(UTC)).astimezone(zone_of(info.time_zone))
+    local = (now or datetime.now(UTC)).astimezone(info.zone)
     if local.hour < reminders.SEND_FROM_HOUR:
         return {"messages": 0, "bills": 0}
     sent = await reminders.send_due(session, runtime, info, today=local.date())

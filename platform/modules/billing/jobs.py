@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wuye.modules.billing import accounts, generation, late_fees, settlement
+from wuye.modules.billing import generation, late_fees, settlement
 from wuye.workers.jobs import tenant_job
 
 # --- generation ----------------------------------------------------------------------------
@@ -59,4 +59,4 @@ async def accrue_late_fees(
     info = await ctx["runtime"].directory.by_slug(tenant)
     if info is None:
         return 0
-    return await late_fees.accrue(session, today=accounts.today(info, now))
+    return await late_fees.accrue(session, today=info.today(now))

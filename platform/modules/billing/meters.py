@@ -46,7 +46,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.errors import AppError
 from wuye.identity.scope import DataScope
-from wuye.modules.billing.charges import tenant_today
 from wuye.modules.billing.config import parse
 from wuye.modules.billing.models import METER_TYPES, READING_STATUSES, MeterReading
 from wuye.modules.estate.models import Unit
@@ -502,7 +501,3 @@ async def resident_readings_query(
     """Readings of the units the resident lives in now (staff and resident readings)."""
     places = await places_of_user(session, user_id)
     return readings_query(where=MeterReading.unit_id.in_(sorted(places.unit_ids)), **filters)
-
-
-def today_of(time_zone: str) -> date:
-    return tenant_today(time_zone)

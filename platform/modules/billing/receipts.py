@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -181,7 +180,7 @@ async def receipt_of(session: AsyncSession, tenant: TenantInfo, payment: Payment
     return Receipt(
         payment=payment,
         receipt_no=payment.receipt_no,
-        issued_at=payment.created_at.astimezone(ZoneInfo(tenant.time_zone)),
+        issued_at=payment.created_at.astimezone(tenant.zone),
         kind=payment.kind,
         method=payment.method,
         payer=payment.payer_name,

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.identity.models import User
 from wuye.modules.billing import messages
-from wuye.modules.billing.arrears import local_today, unit_labels
+from wuye.modules.billing.arrears import unit_labels
 from wuye.modules.billing.config import BillingConfig, config_of
 from wuye.modules.billing.money import yuan
 from wuye.modules.estate.models import Occupancy, Person
@@ -117,7 +117,7 @@ async def send_due(
     session: AsyncSession, runtime: Runtime, tenant: TenantInfo, *, today: date | None = None
 ) -> list[Sent]:
     """Record and send every stage due ``today`` (tenant-local; default: now). Idempotent."""
-    day = today or local_today(tenant.time_zone)
+    day = today or tenant.today()
     stages = stages_of(config_of(tenant))
     if not stages:
         return []

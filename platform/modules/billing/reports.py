@@ -29,11 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wuye.errors import AppError
 from wuye.identity.models import User
 from wuye.identity.scope import DataScope
-from wuye.modules.billing.arrears import BUCKETS, bucket_columns, overdue_bills, zone_of
+from wuye.modules.billing.arrears import BUCKETS, bucket_columns, overdue_bills
 from wuye.modules.billing.models import Bill, FeeItem, FundEntry, LedgerLine, Payment
 from wuye.modules.billing.money import yuan
 from wuye.modules.estate.importing import XLSX_TYPE
 from wuye.modules.estate.models import Community
+from wuye.tenancy.directory import zone_named
 
 GROUPS = ("community", "month", "fee_item")
 KINDS = ("collection", "aging", "daily_cash", "income_expense")
@@ -55,7 +56,7 @@ METHOD_LABELS = {
 
 
 def utc_bounds(start: date, end: date, time_zone: str | None) -> tuple[datetime, datetime]:
-    zone = zone_of(time_zone)
+    zone = zone_named(time_zone)
     since = datetime.combine(start, time(0), tzinfo=zone).astimezone(UTC)
     until = datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
     return since, until
@@ -278,7 +279,7 @@ async def daily_cash(
         else:
             rows.append(row)
     rows.sort(key=lambda r: (r.cashier, r.cashier_id or 0, r.method is None, r.method or ""))
-    return CashReport(day, zone_of(time_zone).key, rows, totals)
+    return CashReport(day, zone_named(time_zone).key, rows, totals)
 
 
 # --- income and expense ---------------------------------------------------------------------

@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -142,7 +141,7 @@ async def receipt_number(
 
 
 def _receipt_no(tenant: TenantInfo, now: datetime, payment_id: int) -> str:
-    day = now.astimezone(ZoneInfo(tenant.time_zone)).strftime("%Y%m%d")
+    day = now.astimezone(tenant.zone).strftime("%Y%m%d")
     return f"R{day}{payment_id:08d}"
 
 

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -375,7 +374,7 @@ async def _new_id_and_number(
 ) -> tuple[int, str]:
     """The order's id and its number: WO + the local date + the id."""
     order_id = await next_id(session, "work_orders")
-    day = now.astimezone(ZoneInfo(tenant.time_zone)).strftime("%Y%m%d")
+    day = now.astimezone(tenant.zone).strftime("%Y%m%d")
     return order_id, f"WO{day}{order_id:06d}"
 
 
@@ -730,7 +729,7 @@ async def _tell_dispatched(run: StepRun) -> None:
         return
     worker = await get_row(run.session, User, order.worker_id, field=None)
     when = order.arrival_at or order.preferred_start
-    zone = ZoneInfo(run.tenant.time_zone)
+    zone = run.tenant.zone
     arrival = when.astimezone(zone).strftime("%Y-%m-%d %H:%M") if when else "—"
     await _tell_resident(
         run,

@@ -20,7 +20,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, and_, extract, false, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,8 +33,8 @@ from wuye.modules.estate.importing import XLSX_TYPE
 from wuye.modules.estate.models import Community, Department
 from wuye.modules.workorders.models import STATUSES, TYPES, Category, WorkOrder
 from wuye.modules.workorders.permissions import COMPLAINT_PERMISSION
+from wuye.tenancy.directory import DEFAULT_TIME_ZONE, zone_named
 
-DEFAULT_TIME_ZONE = "Asia/Shanghai"
 DIMENSIONS = ("community", "category", "team", "worker", "type", "day", "month")
 # Longest period one request may cover (three years, by day or by month).
 MAX_DAYS = 3 * 366
@@ -176,16 +175,9 @@ def _complaints_visible(levels: Collection[str]) -> ColumnElement[bool]:
 # --- the period -----------------------------------------------------------------------------
 
 
-def zone_of(time_zone: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(time_zone or DEFAULT_TIME_ZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_TIME_ZONE)
-
-
 def utc_bounds(start: date, end: date, time_zone: str | None) -> tuple[datetime, datetime]:
     """[since, until) in UTC of the local dates ``start``..``end`` (both inclusive)."""
-    zone = zone_of(time_zone)
+    zone = zone_named(time_zone)
     since = datetime.combine(start, time(0), tzinfo=zone).astimezone(UTC)
     until = datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
     return since, until
@@ -261,7 +253,7 @@ async def _compute(
 ) -> StatsResult:
     _check_group_by(group_by)
     _check_period(start, end)
-    zone = zone_of(time_zone).key
+    zone = zone_named(time_zone).key
     since, until = utc_bounds(start, end, zone)
     key, label, joins = _group(group_by, zone)
     inner = select(

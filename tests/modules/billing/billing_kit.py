@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ from wuye.modules.billing.ledger import Line
 from wuye.modules.billing.models import Bill, FeeItem, FeeRate
 from wuye.modules.estate.models import Unit
 from wuye.runtime import Runtime
-from wuye.tenancy.directory import TenantInfo
+from wuye.tenancy.directory import TenantInfo, zone_named
 
 
 @dataclass
@@ -197,3 +197,8 @@ async def bills(runtime: Runtime, tenant: TenantFixture, ids: list[int]) -> dict
 
 def bid(pk: int) -> str:
     return encode_id("Bill", pk)
+
+
+def today_in(zone: str | None) -> date:
+    """Today in ``zone`` (a tenant's; None: the default, Asia/Shanghai)."""
+    return datetime.now(UTC).astimezone(zone_named(zone)).date()

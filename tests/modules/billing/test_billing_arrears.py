@@ -10,12 +10,12 @@ from datetime import date, timedelta
 from typing import Any
 
 import pypdf
-from billing_kit import Office, add_bill, add_fee_item, make_office
+from billing_kit import Office, add_bill, add_fee_item, make_office, today_in
 from conftest import TenantFixture
 from kit import add_resident, add_staff, codes, ok, set_module_config
 from sqlalchemy import update
 
-from wuye.modules.billing.arrears import local_today, mask_name
+from wuye.modules.billing.arrears import mask_name
 from wuye.modules.billing.models import Bill
 from wuye.runtime import Runtime
 from wuye.tenancy.models import Tenant
@@ -50,7 +50,7 @@ async def owing(
     runtime: Runtime, office: Office, unit: str, item: int, *ages: tuple[int, int]
 ) -> list[int]:
     """Bills of ``unit`` (amount fen, days overdue as of the tenant's today)."""
-    today = local_today(ZONE)
+    today = today_in(ZONE)
     ids = []
     for n, (amount, days) in enumerate(ages):
         ids.append(
@@ -88,7 +88,7 @@ async def test_buckets_are_exact_at_their_boundaries(api: Any, runtime: Runtime)
     )  # fmt: skip
     body = await api(ARREARS, tenant=office.tenant.slug, token=office.manager.token)
     found = rows(body)
-    assert ok(body)["arrears"]["asOf"] == local_today(ZONE).isoformat()
+    assert ok(body)["arrears"]["asOf"] == today_in(ZONE).isoformat()
     assert len(found) == 1
     unit = found[0]
     assert unit["buckets"] == {
@@ -177,7 +177,7 @@ async def test_dunning_letters_pdf(api: Any, runtime: Runtime) -> None:
     reader = pypdf.PdfReader(io.BytesIO(base64.b64decode(f["base64"])))
     assert len(reader.pages) == 2
     first, second = (p.extract_text() for p in reader.pages)
-    today = local_today(ZONE)
+    today = today_in(ZONE)
     assert "催费函" in first and "李雷" in first and "A 1 101" in first
     assert "350.60" in first and "250.60" in first and "物业费" in first
     assert f"{today.year}年{today.month}月{today.day}日" in first

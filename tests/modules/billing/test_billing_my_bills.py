@@ -11,7 +11,6 @@ from kit import codes, ok
 from sqlalchemy import select
 
 from wuye.identity.models import AuditLog
-from wuye.modules.billing import accounts
 from wuye.runtime import Runtime
 
 MY = """query { myBills(first: 100) { totalCount edges { node { id state feeItem place
@@ -22,7 +21,7 @@ WAIVE = """mutation($i: WaiveBillInput!) { waiveBill(input: $i) { id kind amount
 async def test_resident_sees_own_bills_with_states(api: Api, runtime: Runtime) -> None:
     office = await make_office(api, runtime)
     t = office.tenant
-    today = accounts.today(await info_of(runtime, t))
+    today = (await info_of(runtime, t)).today()
     item = await add_fee_item(runtime, t)
     unit = office.place.ids["A/1/101"]
     for fen, due in (

@@ -10,14 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import openpyxl
-from billing_kit import Office, add_bill, add_fee_item, make_office
+from billing_kit import Office, add_bill, add_fee_item, make_office, today_in
 from conftest import TenantFixture
 from kit import add_staff, codes, ok
 from sqlalchemy import select, update
 
 from wuye.graphql.ids import encode_id
 from wuye.modules.billing import ledger
-from wuye.modules.billing.arrears import local_today
 from wuye.modules.billing.models import Bill, FeeItem, FundEntry, Payment
 from wuye.runtime import Runtime
 
@@ -42,7 +41,7 @@ async def bill(runtime: Runtime, office: Office, unit: str, item: int, amount: i
     bill_id = await add_bill(
         runtime, office.tenant, unit_id=office.place.ids[unit], fee_item_id=item,
         amount_fen=amount, period=period, due_on=values.pop("due_on", None) or
-        local_today(None) + timedelta(days=30),
+        today_in(None) + timedelta(days=30),
     )  # fmt: skip
     if values:
         async with runtime.db.tenant_session(office.tenant.schema) as s:
@@ -114,7 +113,7 @@ async def test_collection_rate_by_community_month_and_fee_item(api: Any, runtime
 async def test_aging_per_community(api: Any, runtime: Runtime) -> None:
     office = await make_office(api, runtime)
     item = await add_fee_item(runtime, office.tenant)
-    today = local_today("Asia/Shanghai")
+    today = today_in("Asia/Shanghai")
     for unit, amount, days, period in (
         ("A/1/101", 1000, 30, "2026-01"), ("A/1/101", 2000, 31, "2026-02"),
         ("A/1/102", 4000, 91, "2026-03"), ("B/9/901", 8000, 181, "2026-04"),
@@ -200,7 +199,7 @@ async def income_fixture(api: Any, runtime: Runtime) -> Office:
     prop = await add_fee_item(runtime, office.tenant)
     water = await add_fee_item(runtime, office.tenant, name_zh="水费", kind="water", method="fixed")
     a, b = office.place.ids["A"], office.place.ids["B"]
-    today = local_today(None)
+    today = today_in(None)
     async with runtime.db.tenant_session(office.tenant.schema) as s:
         codes_ = {i.id: i.code for i in await s.scalars(select(FeeItem))}
         p, w = ledger.income(codes_[prop]), ledger.income(codes_[water])
@@ -228,7 +227,7 @@ async def income_fixture(api: Any, runtime: Runtime) -> Office:
 
 async def test_income_and_expense_by_category(api: Any, runtime: Runtime) -> None:
     office = await income_fixture(api, runtime)
-    today = local_today(None)
+    today = today_in(None)
     v = {"f": (today - timedelta(days=1)).isoformat(), "t": today.isoformat()}
     t = office.tenant.slug
     r = report(await api(INCOME, v, tenant=t, token=office.manager.token), "incomeExpenseReport")
@@ -267,7 +266,7 @@ async def test_every_report_exports_to_xlsx(api: Any, runtime: Runtime) -> None:
     rows = sheet(await api(EXPORT, {"i": {"kind": "DAILY_CASH", "day": "2026-11-20"}},
                            tenant=t, token=tok))  # fmt: skip
     assert rows[0][0] == "收银员 Cashier" and rows[-1][2] == 0
-    today = local_today(None).isoformat()
+    today = today_in(None).isoformat()
     rows = sheet(await api(EXPORT, {"i": {"kind": "INCOME_EXPENSE", "from": today, "to": today}},
                            tenant=t, token=tok))  # fmt: skip
     assert rows[0][2] == "收入（元）Income" and rows[-1][1] == "合计"

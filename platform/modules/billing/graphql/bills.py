@@ -240,7 +240,7 @@ class BillQuery:
         ctx = info.context
         actor = await actor_of(ctx)
         units = sorted((await places_of_user(ctx.session, actor.user_id)).unit_ids)
-        on = accounts.today(ctx.tenant)
+        on = ctx.tenant.today()
         stmt = _bills_of(units, _states(state), on)
         return await paginate(
             ctx,
@@ -267,7 +267,7 @@ class BillQuery:
         after: str | None = None,
     ) -> Connection[BillType]:
         unit = await _staff_unit(info, unit_id)
-        on = accounts.today(info.context.tenant)
+        on = info.context.tenant.today()
         stmt = _bills_of([unit], _states(state), on)
         return await paginate(
             info.context,

@@ -317,6 +317,6 @@ class ChargesMutation:
             ctx.session,
             scope=await ctx.data_scope(),
             rate_id=decode_id(input.id, "FeeRate", "id"),
-            today=charges.tenant_today(ctx.tenant.time_zone),
+            today=ctx.tenant.today(),
         )
         return True

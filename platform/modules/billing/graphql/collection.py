@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 
 import strawberry
 from sqlalchemy import select
@@ -129,8 +130,8 @@ class PublishInput:
     note: str = ""
 
 
-def _today(ctx: object) -> date:
-    return service.local_today(getattr(getattr(ctx, "tenant", None), "time_zone", None))
+def _today(ctx: Any) -> date:
+    return ctx.tenant.today()  # type: ignore[no-any-return]
 
 
 @strawberry.type

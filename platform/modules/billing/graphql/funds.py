@@ -22,7 +22,6 @@ from wuye.graphql.ids import decode_id, gid, optional_gid
 from wuye.graphql.pagination import Connection, paginate
 from wuye.identity.scope import NO_SCOPE
 from wuye.modules.billing import funds as service
-from wuye.modules.billing.arrears import local_today
 from wuye.modules.billing.money import parse_yuan, yuan
 from wuye.modules.billing.permissions import FUNDS
 
@@ -207,7 +206,7 @@ class FundsMutation:
             ctx.session,
             decode_id(input.id, "FundEntry", "id"),
             reason=input.reason,
-            occurred_on=input.occurred_on or local_today(ctx.tenant.time_zone),
+            occurred_on=input.occurred_on or ctx.tenant.today(),
             scope=await ctx.data_scope(),
             actor_id=user.id,
         )

@@ -20,7 +20,7 @@ from wuye.errors import AppError
 from wuye.graphql.access import mutation, query
 from wuye.graphql.ids import decode_id, gid, optional_gid, optional_id
 from wuye.graphql.pagination import Connection, paginate
-from wuye.modules.billing import accounts, generation
+from wuye.modules.billing import generation
 from wuye.modules.billing.graphql.bills import BillType
 from wuye.modules.billing.graphql.common import actor_of
 from wuye.modules.billing.models import Bill, BillRun
@@ -148,7 +148,7 @@ class GenerationQuery:
             stmt = stmt.where(Bill.period == period)
         if status:
             stmt = stmt.where(Bill.status.in_(status))
-        on = accounts.today(ctx.tenant)
+        on = ctx.tenant.today()
         return await paginate(
             ctx,
             stmt.order_by(Bill.due_on.desc(), Bill.id.desc()),

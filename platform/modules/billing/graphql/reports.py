@@ -19,7 +19,6 @@ from wuye.graphql.access import mutation, query
 from wuye.graphql.ids import gid, optional_gid, optional_id
 from wuye.modules.billing import ledger
 from wuye.modules.billing import reports as service
-from wuye.modules.billing.arrears import local_today
 from wuye.modules.billing.graphql.collection import BucketsType
 from wuye.modules.billing.money import yuan
 from wuye.modules.billing.permissions import REPORTS
@@ -202,7 +201,7 @@ async def _build(ctx: Any, i: ExportInput) -> Any:
         return await service.aging(
             ctx.session,
             scope=scope,
-            today=local_today(_zone(ctx)),
+            today=ctx.tenant.today(),
             community_id=optional_id(i.community_id, "Community", "communityId"),
         )
     if i.kind is ReportKind.DAILY_CASH:
@@ -335,5 +334,5 @@ class ReportsMutation:
     async def export_billing_report(self, info: strawberry.Info, input: ExportInput) -> EstateFile:
         ctx = info.context
         report = await _build(ctx, input)
-        name = f"billing-{input.kind.value}-{local_today(_zone(ctx)).isoformat()}.xlsx"
+        name = f"billing-{input.kind.value}-{ctx.tenant.today().isoformat()}.xlsx"
         return EstateFile.of(*service.encode_xlsx(report, name))
