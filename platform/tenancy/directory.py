@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,6 +60,17 @@ class TenantInfo:
 
 
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
+
+
+def utc_bounds(start: date, end: date, time_zone: str | None) -> tuple[datetime, datetime]:
+    """[since, until) in UTC of the local dates ``start``..``end`` (both inclusive) in
+    ``time_zone``: what a report "from 1 to 31 October" means to a tenant."""
+    zone = zone_named(time_zone)
+    since = datetime.combine(start, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=zone).astimezone(
+        UTC
+    )
+    return since, until
 
 
 def zone_named(name: str | None) -> ZoneInfo:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, cast, func, literal, select, tuple_, union_all
@@ -34,7 +34,7 @@ from wuye.modules.billing.models import Bill, FeeItem, FundEntry, LedgerLine, Pa
 from wuye.modules.billing.money import yuan
 from wuye.modules.estate.importing import XLSX_TYPE
 from wuye.modules.estate.models import Community
-from wuye.tenancy.directory import zone_named
+from wuye.tenancy.directory import utc_bounds, zone_named
 
 GROUPS = ("community", "month", "fee_item")
 KINDS = ("collection", "aging", "daily_cash", "income_expense")
@@ -53,13 +53,6 @@ METHOD_LABELS = {
     "online": ("线上", "Online"),
     "balance": ("预存抵扣", "Prepaid balance"),
 }
-
-
-def utc_bounds(start: date, end: date, time_zone: str | None) -> tuple[datetime, datetime]:
-    zone = zone_named(time_zone)
-    since = datetime.combine(start, time(0), tzinfo=zone).astimezone(UTC)
-    until = datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
-    return since, until
 
 
 def _check_dates(start: date, end: date) -> None:

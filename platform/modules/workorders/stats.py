@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, extract, false, func, literal, or_, select, tuple_
@@ -33,7 +33,7 @@ from wuye.modules.estate.importing import XLSX_TYPE
 from wuye.modules.estate.models import Community, Department
 from wuye.modules.workorders.models import STATUSES, TYPES, Category, WorkOrder
 from wuye.modules.workorders.permissions import COMPLAINT_PERMISSION
-from wuye.tenancy.directory import DEFAULT_TIME_ZONE, zone_named
+from wuye.tenancy.directory import DEFAULT_TIME_ZONE, utc_bounds, zone_named
 
 DIMENSIONS = ("community", "category", "team", "worker", "type", "day", "month")
 # Longest period one request may cover (three years, by day or by month).
@@ -173,14 +173,6 @@ def _complaints_visible(levels: Collection[str]) -> ColumnElement[bool]:
 
 
 # --- the period -----------------------------------------------------------------------------
-
-
-def utc_bounds(start: date, end: date, time_zone: str | None) -> tuple[datetime, datetime]:
-    """[since, until) in UTC of the local dates ``start``..``end`` (both inclusive)."""
-    zone = zone_named(time_zone)
-    since = datetime.combine(start, time(0), tzinfo=zone).astimezone(UTC)
-    until = datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
-    return since, until
 
 
 def _check_period(start: date, end: date) -> None:
