@@ -21,6 +21,7 @@ from wuye.graphql.context import Surface
 from wuye.graphql.http import graphql_endpoint
 from wuye.graphql.ws import tenant_graphql_ws
 from wuye.observability import metrics_payload, request_id_var, tenant_var
+from wuye.payments.routes import ROUTES as PAYMENT_ROUTES
 from wuye.runtime import Runtime
 from wuye.settings import Settings, get_settings
 from wuye.storage.routes import ROUTES as STORAGE_ROUTES
@@ -142,6 +143,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             *STORAGE_ROUTES,  # the local storage backend's upload and download URLs
+            *PAYMENT_ROUTES,  # provider notifications: /payments/notify/<provider>/<tenant>
         ],
         lifespan=lifespan,
     )

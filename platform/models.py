@@ -9,6 +9,7 @@ from wuye.db import SharedBase, TenantBase
 from wuye.identity import models as _identity  # noqa: F401
 from wuye.modules.registry import MODULES
 from wuye.notify import models as _notify  # noqa: F401
+from wuye.payments import models as _payments  # noqa: F401
 from wuye.storage import models as _storage  # noqa: F401
 from wuye.tenancy import models as _tenancy  # noqa: F401
 

@@ -97,6 +97,19 @@ class Settings(BaseSettings):
     storage_download_ttl_s: int = 300  # a download URL's lifetime
     storage_uploads_per_hour: int = 100  # upload slots per user per hour
 
+    # --- online payments (docs/modules/payments.md) -----------------------------------
+    # Provider endpoints (tests point them at local servers)
+    stripe_api_base: str = "https://api.stripe.com"
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
+    # Where providers post notifications: <base>/payments/notify/<provider>/<tenant slug>
+    # ("" -> public_base_url, else https://<slug>.<platform_domain>)
+    payments_notify_base_url: str = ""
+    payments_provider_timeout_s: float = 10.0  # one outbound call
+    payments_provider_attempts: int = 3  # tries of a call that timed out or got a 5xx
+    payments_sweep_after_s: int = 300  # open payments older than this are queried
+    payments_expire_after_s: int = 2 * 3600  # still unpaid after this: closed
+
     @property
     def production(self) -> bool:
         return self.env == "production"

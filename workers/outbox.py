@@ -23,6 +23,7 @@ from wuye.observability import tenant_var
 from wuye.outbox import OUTBOX_JOB, OutboxIntent, outbox_job_id, relay
 from wuye.tenancy.directory import TenantInfo
 from wuye.tenancy.provisioning import route_to
+from wuye.workers.core import CORE_JOBS
 from wuye.workers.jobs import (
     fresh_tenant,
     gather_chunked,
@@ -81,7 +82,7 @@ async def run_outbox_intent(
 async def _perform(
     ctx: dict[str, Any], runtime: Runtime, session: AsyncSession, intent: OutboxIntent, cluster: str
 ) -> str:
-    registered = tenant_jobs(runtime.modules).get(intent.job)
+    registered = tenant_jobs(runtime.modules, core=CORE_JOBS).get(intent.job)
     if registered is None:
         # Perhaps enqueued by a newer release during a rolling deploy: fail, retry later.
         raise LookupError(f"no tenant job named {intent.job!r} in this worker")

@@ -14,20 +14,15 @@ from arq.worker import Worker, func
 from arq.worker import create_worker as arq_create_worker
 
 from wuye.modules.base import Module
-from wuye.notify.jobs import CRON as NOTIFY_CRON
-from wuye.notify.jobs import JOBS as NOTIFY_JOBS
 from wuye.outbox import OUTBOX_JOB
 from wuye.runtime import Runtime
 from wuye.settings import Settings
-from wuye.storage.jobs import JOBS as STORAGE_JOBS
+from wuye.workers.core import CORE_CRON, CORE_JOBS
 from wuye.workers.cron import fan_out_cron
 from wuye.workers.jobs import tenant_jobs
 from wuye.workers.outbox import run_outbox_intent, sweep_outbox_cron
 
 log = logging.getLogger(__name__)
-# Core's own tenant jobs (every active tenant, whatever its modules)
-CORE_JOBS = (*NOTIFY_JOBS, *STORAGE_JOBS)
-CORE_CRON = (*NOTIFY_CRON,)
 
 
 def redis_settings(settings: Settings, runtime: Runtime | None = None) -> RedisSettings:

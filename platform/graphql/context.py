@@ -31,7 +31,7 @@ _USER_WITH_ROLES = (
     select(User).options(joinedload(User.roles)).where(User.id == bindparam("user_id"))
 )
 log = logging.getLogger(__name__)
-_SECRET_HINTS = ("password", "token", "secret", "id_number")
+_SECRET_HINTS = ("password", "token", "secret", "id_number", "credential")
 
 
 class Surface(enum.StrEnum):

@@ -26,6 +26,7 @@ from wuye.modules.billing.permissions import (
     REPORTS,
     VIEW,
 )
+from wuye.payments.graphql import OnlinePaymentMutation, OnlinePaymentQuery
 from wuye.storage.purposes import UploadPurpose
 
 # residents' photos of their meters (meters.submit_reading), anyone signed in
@@ -53,6 +54,7 @@ BILLING = Module(
         LedgerQuery,
         ChargesQuery,
         MetersQuery,
+        OnlinePaymentQuery,  # the payments core's API is billing's (gated with it)
     ),
     mutation=(
         BillMutation,
@@ -63,6 +65,7 @@ BILLING = Module(
         ReportsMutation,
         ChargesMutation,
         MetersMutation,
+        OnlinePaymentMutation,
     ),
     upload_purposes=(METER_PHOTO,),
     demo=seed_billing_demo,

@@ -690,6 +690,65 @@ async def top_up(
     return payment
 
 
+async def top_up_online(
+    session: AsyncSession,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    *,
+    payer_user_id: int,
+    unit_id: int,
+    amount_fen: int,
+    provider: str,
+    provider_ref: str,
+) -> Payment:
+    """A prepaid top-up paid online (the payments service calls it on success): idempotent
+    on ``provider_ref``; the unit must be one the payer currently lives in (NOT_FOUND)."""
+    ref = _key(provider_ref, "providerRef")
+    _check_amount(amount_fen)
+    found = await _by_key(session, provider_ref=ref)
+    if found is not None:
+        return _same_kind(found, "topup", "providerRef")
+    unit = await session.get(Unit, unit_id)
+    places = await places_of_user(session, payer_user_id)
+    if unit is None or unit.id not in places.unit_ids:
+        raise AppError("NOT_FOUND", field="unitId")
+    payer = await session.scalar(
+        text("SELECT name FROM users WHERE id = :id"), {"id": payer_user_id}
+    )
+    now = _now()
+    payment_id, receipt_no = await receipt_number(session, tenant, now)
+    payment = Payment(
+        id=payment_id,
+        receipt_no=receipt_no,
+        kind="topup",
+        method="online",
+        amount_fen=amount_fen,
+        unit_id=unit.id,
+        community_id=unit.community_id,
+        payer_name=str(payer or "")[:100],
+        provider_ref=ref,
+        reference=provider.strip()[:100],
+    )
+    if await _insert_payment(session, payment, key_field="providerRef") is None:
+        found = await _by_key(session, provider_ref=ref)
+        if found is None:
+            raise AppError("CONFLICT", field="providerRef")
+        return _same_kind(found, "topup", "providerRef")
+    where = {"unit_id": unit.id, "community_id": unit.community_id}
+    await ledger.post(
+        session,
+        kind="topup",
+        ref_type="payment",
+        ref_id=payment_id,
+        lines=[
+            Line(METHOD_ACCOUNTS["online"], debit=amount_fen, **where),
+            Line("prepaid", credit=amount_fen, **where),
+        ],
+        memo=receipt_no,
+    )
+    return payment
+
+
 async def refund_balance(
     session: AsyncSession,
     runtime: Runtime,
