@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) bench/notice_fanout.py
 	$(PY) bench/workorders.py
 	$(PY) bench/billing.py
+	$(PY) bench/payments.py
 
 clean:
 	rm -rf $(VENV) .wuye .pytest_cache .mypy_cache .ruff_cache

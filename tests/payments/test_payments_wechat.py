@@ -29,7 +29,6 @@ MCH_A, APP_A = "1900000101", "wx-app-a"
 MCH_B, APP_B = "1900000202", "wx-app-b"
 
 
-@dataclasses.dataclass(frozen=True)
 @pytest.fixture
 def fake():
     server = FakeWechatPay()
