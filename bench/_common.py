@@ -14,7 +14,10 @@ import json
 import os
 import secrets
 import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -195,3 +198,61 @@ async def tenant_with_admin(runtime: Any, slug: str, modules: tuple[str, ...] = 
         s.add(NotifySettings(id=1, quiet_enabled=False))
         await s.commit()
     return done.schema
+
+
+# --- an app served by a child process --------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A benchmark script's app in a child process (uvicorn on an inherited socket)."""
+
+    kind: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def serve_in_child(script: str, config: dict[str, Any], *serve: str, kind: str = "") -> Server:
+    """Run ``script --serve *serve --fd N --config JSON`` on a free loopback port: the child
+    inherits the listening socket, so connections queue until it accepts."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    port = sock.getsockname()[1]
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                os.path.abspath(script),
+                "--serve",
+                *serve,
+                "--fd",
+                str(sock.fileno()),
+                "--config",
+                json.dumps(config),
+            ],
+            pass_fds=[sock.fileno()],
+        )
+    finally:
+        sock.close()
+    return Server(kind, port, proc)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (0.0 where /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

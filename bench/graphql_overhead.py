@@ -28,11 +28,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,14 +40,17 @@ from _common import (
     BENCH_ADMIN_PHONE,
     BENCH_PASSWORD,
     FAST_PASSWORDS,
+    Server,
     Services,
     bench_settings,
+    cpu_seconds,
     emit_json,
     loop_name,
     mean,
     note,
     percentile,
     run_async,
+    serve_in_child,
     services,
     tenant_with_admin,
 )
@@ -226,45 +226,8 @@ def serve(kind: str, fd: int, config: dict[str, Any]) -> None:
     run_async(main)
 
 
-@dataclass
-class Server:
-    kind: str
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def start_server(kind: str, config: dict[str, Any]) -> Server:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # loopback only, a free port
-    sock.listen(1024)
-    port = sock.getsockname()[1]
-    try:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                os.path.abspath(__file__),
-                "--serve",
-                kind,
-                "--fd",
-                str(sock.fileno()),
-                "--config",
-                json.dumps(config),
-            ],
-            pass_fds=[sock.fileno()],
-        )
-    finally:
-        sock.close()  # the child holds it now; connections queue until it accepts
-    return Server(kind, port, proc)
+    return serve_in_child(__file__, config, kind, kind=kind)
 
 
 # --- load client ---------------------------------------------------------------------------
@@ -323,16 +286,6 @@ async def _connection(
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (0.0 where /proc is missing)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def load(

@@ -40,8 +40,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,13 +49,16 @@ from typing import Any
 import httpx
 from _common import (
     FAST_PASSWORDS,
+    Server,
     Services,
     bench_settings,
+    cpu_seconds,
     emit_json,
     loop_name,
     note,
     percentile,
     run_async,
+    serve_in_child,
     services,
     tenant_with_admin,
 )
@@ -340,43 +341,8 @@ def serve(fd: int, config: dict[str, Any]) -> None:
     run_async(main)
 
 
-@dataclass
-class Server:
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def start_server(config: dict[str, Any]) -> Server:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    port = sock.getsockname()[1]
-    try:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                os.path.abspath(__file__),
-                "--serve",
-                "--fd",
-                str(sock.fileno()),
-                "--config",
-                json.dumps(config),
-            ],
-            pass_fds=[sock.fileno()],
-        )
-    finally:
-        sock.close()
-    return Server(port, proc)
+    return serve_in_child(__file__, config)
 
 
 async def wait_ready(server: Server) -> None:
@@ -406,16 +372,6 @@ class Tally:
     wrong_body: int = 0
     seconds: float = 0.0
     server_cpu_s: float = 0.0  # CPU time the server process used (Linux; 0 elsewhere)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (0.0 where /proc is missing)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _connection(

@@ -45,6 +45,7 @@ from _common import (
     Services,
     _admin_url,
     bench_settings,
+    cpu_seconds,
     emit_json,
     loop_name,
     mean,
@@ -54,7 +55,7 @@ from _common import (
     services,
     tenant_with_admin,
 )
-from graphql_overhead import cpu_seconds, start_server, wait_ready
+from graphql_overhead import start_server, wait_ready
 from sqlalchemy import select, text
 
 from wuye.app import create_app
