@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -25,8 +25,10 @@ from billing_kit import (
     posted_bill,
 )
 from conftest import Api
+from sqlalchemy import select
 
-from wuye.payments import service
+from wuye.payments import registry, service
+from wuye.payments.models import PaymentNotification
 from wuye.payments.providers.base import (
     BadNotification,
     Create,
@@ -44,12 +46,16 @@ from wuye.runtime import Runtime
 __all__ = [
     "FakeProvider",
     "add_fee_item",
+    "bill_for",
     "bills",
     "check_ledger",
     "creds_for",
     "info_of",
+    "notify",
     "pay_office",
     "posted_bill",
+    "process_all",
+    "registered_fake",
     "signed",
 ]
 
@@ -173,3 +179,51 @@ async def pay_office(api: Api, runtime: Runtime, provider: str = "wechat") -> Of
         )
         await s.commit()
     return office
+
+
+def registered_fake() -> Iterator[FakeProvider]:
+    """A ``FakeProvider`` registered as "wechat" while a test runs; a test module makes it
+    its fixture with ``fake = pytest.fixture(registered_fake)``."""
+    saved = registry.snapshot()
+    provider = FakeProvider()
+    registry.register(provider)
+    yield provider
+    registry.restore(saved)
+
+
+async def bill_for(
+    runtime: Runtime, office: Office, room: str = "A/1/101", fen: int = 25060
+) -> int:
+    """A posted bill of ``fen`` for ``room`` of the office's place."""
+    item = await add_fee_item(runtime, office.tenant)
+    return await posted_bill(
+        runtime, office.tenant, unit_id=office.place.ids[room], fee_item_id=item, amount_fen=fen
+    )
+
+
+async def notify(api: Api, slug: str, payload: dict[str, Any], secret_of: str | None = None) -> int:
+    """POST a fake notification for tenant ``slug``, signed with the credentials of
+    ``secret_of`` (default: the same tenant); the HTTP status."""
+    body, headers = signed(creds_for(secret_of or slug)["secret"], payload)
+    r = await api.client.post(f"/payments/notify/wechat/{slug}", content=body, headers=headers)
+    return r.status_code
+
+
+async def process_all(runtime: Runtime, slug: str) -> list[str]:
+    """What the notification job does, for every stored unprocessed notification, in order."""
+    tenant = await runtime.directory.by_slug(slug)
+    assert tenant is not None
+    async with runtime.db.tenant_session(tenant.schema) as s:
+        ids = list(
+            await s.scalars(
+                select(PaymentNotification.id)
+                .where(PaymentNotification.processed_at.is_(None))
+                .order_by(PaymentNotification.id)
+            )
+        )
+    outcomes = []
+    for pk in ids:
+        async with runtime.db.tenant_session(tenant.schema) as s:
+            outcomes.append(await service.process_notification(s, runtime, tenant, pk))
+            await s.commit()
+    return outcomes

@@ -6,7 +6,6 @@ and everything is off with the billing module."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,21 +14,20 @@ from conftest import Api, count_statements, make_tenant
 from kit import add_resident, add_staff, codes, ok
 from payments_kit import (
     FakeProvider,
-    add_fee_item,
+    bill_for,
     bills,
     check_ledger,
-    creds_for,
     info_of,
+    notify,
     pay_office,
-    posted_bill,
-    signed,
+    process_all,
+    registered_fake,
 )
 from sqlalchemy import select
 
 from wuye.graphql.ids import encode_id
 from wuye.identity.models import AuditLog
-from wuye.payments import registry, service
-from wuye.payments.models import PaymentNotification
+from wuye.payments import service
 from wuye.runtime import Runtime
 from wuye.tenancy.service import set_module
 
@@ -59,20 +57,7 @@ REPORTS = """query($day: Date!) { paymentReconciliations(day: $day) { provider s
 MY_BILLS = """query { myBills(first: 50) { edges { node { id state outstandingFen } } } }"""
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeProvider]:
-    saved = registry.snapshot()
-    provider = FakeProvider()
-    registry.register(provider)
-    yield provider
-    registry.restore(saved)
-
-
-async def _bill(runtime: Runtime, office: Any, room: str = "A/1/101", fen: int = 25060) -> int:
-    item = await add_fee_item(runtime, office.tenant)
-    return await posted_bill(
-        runtime, office.tenant, unit_id=office.place.ids[room], fee_item_id=item, amount_fen=fen
-    )
+fake = pytest.fixture(registered_fake)
 
 
 def _pay_input(bill_ids: list[int], key: str = "k1") -> dict[str, Any]:
@@ -85,32 +70,6 @@ def _pay_input(bill_ids: list[int], key: str = "k1") -> dict[str, Any]:
             "openid": "o-123",
         }
     }
-
-
-async def _notify(api: Api, slug: str, payload: dict[str, Any]) -> int:
-    body, headers = signed(creds_for(slug)["secret"], payload)
-    r = await api.client.post(f"/payments/notify/wechat/{slug}", content=body, headers=headers)
-    return r.status_code
-
-
-async def _process_all(runtime: Runtime, slug: str) -> list[str]:
-    """What the notification job does, for every stored notification."""
-    tenant = await runtime.directory.by_slug(slug)
-    assert tenant is not None
-    async with runtime.db.tenant_session(tenant.schema) as s:
-        ids = list(
-            await s.scalars(
-                select(PaymentNotification.id)
-                .where(PaymentNotification.processed_at.is_(None))
-                .order_by(PaymentNotification.id)
-            )
-        )
-    outcomes = []
-    for pk in ids:
-        async with runtime.db.tenant_session(tenant.schema) as s:
-            outcomes.append(await service.process_notification(s, runtime, tenant, pk))
-            await s.commit()
-    return outcomes
 
 
 def _paid(p: dict[str, Any], event: str, fen: int) -> dict[str, Any]:
@@ -127,14 +86,14 @@ async def _paid_payment(
     api: Api, runtime: Runtime, office: Any, fen: int = 25060, key: str = "k1"
 ) -> dict[str, Any]:
     """A resident's bill paid online through the API, its notification processed."""
-    bill = await _bill(runtime, office, fen=fen)
+    bill = await bill_for(runtime, office, fen=fen)
     t = office.tenant
     started = ok(
         await api(PAY, _pay_input([bill], key), tenant=t.slug, token=office.resident.token)
     )
     p = started["payBills"]["payment"]
-    assert await _notify(api, t.slug, _paid(p, f"ev-{key}", fen)) == 200
-    assert await _process_all(runtime, t.slug) == ["succeeded"]
+    assert await notify(api, t.slug, _paid(p, f"ev-{key}", fen)) == 200
+    assert await process_all(runtime, t.slug) == ["succeeded"]
     return p
 
 
@@ -143,8 +102,8 @@ async def test_resident_pays_two_bills_and_sees_them_paid(
 ) -> None:
     office = await pay_office(api, runtime)
     t, me = office.tenant, office.resident.token
-    b1 = await _bill(runtime, office)
-    b2 = await _bill(runtime, office, fen=1000)
+    b1 = await bill_for(runtime, office)
+    b2 = await bill_for(runtime, office, fen=1000)
     offered = ok(await api(METHODS, tenant=t.slug, token=me))["paymentMethods"]
     assert offered == [{"provider": "wechat", "methods": ["jsapi", "native"]}]
 
@@ -157,8 +116,8 @@ async def test_resident_pays_two_bills_and_sees_them_paid(
     assert again["payment"]["id"] == p["id"] and again["client"] == {"prepay": "x"}
     assert len([c for c in fake.calls if c[0] == "create"]) == 1
 
-    assert await _notify(api, t.slug, _paid(p, "e-1", 26060)) == 200
-    assert await _process_all(runtime, t.slug) == ["succeeded"]
+    assert await notify(api, t.slug, _paid(p, "e-1", 26060)) == 200
+    assert await process_all(runtime, t.slug) == ["succeeded"]
     one = ok(await api(ONE, {"id": p["id"]}, tenant=t.slug, token=me))["onlinePayment"]
     assert one["status"] == "succeeded" and one["refunds"] == []
     states = {
@@ -210,8 +169,8 @@ async def test_a_neighbours_bill_is_not_found(
 ) -> None:
     office = await pay_office(api, runtime)
     t = office.tenant
-    mine = await _bill(runtime, office)
-    theirs = await _bill(runtime, office, room="A/1/102")
+    mine = await bill_for(runtime, office)
+    theirs = await bill_for(runtime, office, room="A/1/102")
     for ids in ([theirs], [mine, theirs]):
         body = await api(PAY, _pay_input(ids), tenant=t.slug, token=office.resident.token)
         assert codes(body) == ["NOT_FOUND"]
@@ -311,7 +270,7 @@ async def test_ids_do_not_cross_tenants_or_scopes(
     a = await pay_office(api, runtime)
     b = await pay_office(api, runtime)
     p = await _paid_payment(api, runtime, a)
-    theirs = await _bill(runtime, a, fen=700)
+    theirs = await bill_for(runtime, a, fen=700)
     b_manager = b.manager.token
     assert codes(await api(ONE, {"id": p["id"]}, tenant=b.tenant.slug, token=b_manager)) == [
         "NOT_FOUND"
@@ -340,7 +299,7 @@ async def test_ids_do_not_cross_tenants_or_scopes(
     assert listed["totalCount"] == 0
     # a payment of community B: only it is theirs
     b_resident = await add_resident(api, runtime, a.tenant, a.place.ids["B/9/901"])
-    b_bill = await _bill(runtime, a, room="B/9/901", fen=900)
+    b_bill = await bill_for(runtime, a, room="B/9/901", fen=900)
     body = await api(PAY, _pay_input([b_bill], "kb"), tenant=a.tenant.slug, token=b_resident.token)
     in_b = ok(body)["payBills"]["payment"]["id"]
     listed = ok(await api(LIST, tenant=a.tenant.slug, token=token))["onlinePayments"]
@@ -396,7 +355,7 @@ async def test_module_billing_off(api: Api, runtime: Runtime, fake: FakeProvider
     office = await pay_office(api, runtime)
     t = office.tenant
     p = await _paid_payment(api, runtime, office)
-    bill = await _bill(runtime, office, fen=300)
+    bill = await bill_for(runtime, office, fen=300)
     async with runtime.db.shared_session() as s:
         await set_module(
             s,
@@ -454,9 +413,9 @@ async def test_statements_do_not_grow_with_payments(
                 "state": "succeeded",
                 "amount_fen": p.amount_fen,
             }
-            assert await _notify(api, t.slug, payload) == 200
+            assert await notify(api, t.slug, payload) == 200
             have += 1
-        await _process_all(runtime, t.slug)
+        await process_all(runtime, t.slug)
         with count_statements(runtime) as seen:
             data = ok(await api(LIST, tenant=t.slug, token=office.manager.token))
         edges = data["onlinePayments"]["edges"]

@@ -5,7 +5,6 @@ cross-tenant isolation, refunds, the sweep and reconciliation."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,40 +12,26 @@ import pytest
 from conftest import Api
 from payments_kit import (
     FakeProvider,
-    add_fee_item,
+    bill_for,
     bills,
     check_ledger,
-    creds_for,
     info_of,
+    notify,
     pay_office,
-    posted_bill,
-    signed,
+    process_all,
+    registered_fake,
 )
 from sqlalchemy import select, update
 
 from wuye.errors import AppError
 from wuye.identity.scope import DataScope
 from wuye.modules.billing import ledger, settlement
-from wuye.payments import reconcile, registry, service
+from wuye.payments import reconcile, service
 from wuye.payments.models import OnlinePayment, PaymentNotification
 from wuye.payments.providers.base import StatementLine
 from wuye.runtime import Runtime
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeProvider]:
-    saved = registry.snapshot()
-    provider = FakeProvider()
-    registry.register(provider)
-    yield provider
-    registry.restore(saved)
-
-
-async def _bill(runtime: Runtime, office: Any, room: str = "A/1/101", fen: int = 25060) -> int:
-    item = await add_fee_item(runtime, office.tenant)
-    return await posted_bill(
-        runtime, office.tenant, unit_id=office.place.ids[room], fee_item_id=item, amount_fen=fen
-    )
+fake = pytest.fixture(registered_fake)
 
 
 async def _start(runtime: Runtime, office: Any, bill_ids: list[int], key: str = "k1") -> Any:
@@ -61,33 +46,6 @@ async def _start(runtime: Runtime, office: Any, bill_ids: list[int], key: str = 
         client_request_id=key,
         bill_ids=bill_ids,
     )
-
-
-async def _notify(
-    api: Api, slug: str, payload: dict[str, Any], secret_of: str | None = None
-) -> int:
-    body, headers = signed(creds_for(secret_of or slug)["secret"], payload)
-    r = await api.client.post(f"/payments/notify/wechat/{slug}", content=body, headers=headers)
-    return r.status_code
-
-
-async def _process_all(runtime: Runtime, slug: str) -> list[str]:
-    tenant = await runtime.directory.by_slug(slug)
-    assert tenant is not None
-    outcomes = []
-    async with runtime.db.tenant_session(tenant.schema) as s:
-        ids = list(
-            await s.scalars(
-                select(PaymentNotification.id)
-                .where(PaymentNotification.processed_at.is_(None))
-                .order_by(PaymentNotification.id)
-            )
-        )
-    for pk in ids:
-        async with runtime.db.tenant_session(tenant.schema) as s:
-            outcomes.append(await service.process_notification(s, runtime, tenant, pk))
-            await s.commit()
-    return outcomes
 
 
 async def _ledger(runtime: Runtime, schema: str) -> dict[str, tuple[int, int]]:
@@ -118,8 +76,8 @@ async def test_success_three_shuffled_notifications_settle_once(
 ) -> None:
     office = await pay_office(api, runtime)
     slug, schema = office.tenant.slug, office.tenant.schema
-    b1 = await _bill(runtime, office)
-    b2 = await _bill(runtime, office, fen=1000)
+    b1 = await bill_for(runtime, office)
+    b2 = await bill_for(runtime, office, fen=1000)
     p = await _start(runtime, office, [b1, b2])
     assert p.status == "pending" and p.amount_fen == 26060 and p.out_trade_no.startswith("P")
     events = [
@@ -129,11 +87,11 @@ async def test_success_three_shuffled_notifications_settle_once(
     ] * 3
     random.Random(7).shuffle(events)
     for e in events:
-        assert await _notify(api, slug, e) == 200
+        assert await notify(api, slug, e) == 200
     async with runtime.db.tenant_session(schema) as s:
         stored = list(await s.scalars(select(PaymentNotification.event_id)))
     assert sorted(stored) == ["e-closed", "e-paid", "e-pending"]
-    await _process_all(runtime, slug)
+    await process_all(runtime, slug)
     after = await _ledger(runtime, schema)
     paid = await _payment(runtime, schema, p.id)
     assert paid.status == "succeeded" and paid.fee_fen == 156 and paid.billing_payment_id
@@ -141,8 +99,8 @@ async def test_success_three_shuffled_notifications_settle_once(
     assert after["online_clearing"] == (26060, 156) and after["provider_fees"] == (156, 0)
     # again, and again: nothing changes
     for e in events:
-        await _notify(api, slug, e)
-    await _process_all(runtime, slug)
+        await notify(api, slug, e)
+    await process_all(runtime, slug)
     assert await _ledger(runtime, schema) == after
     await check_ledger(runtime, office.tenant)
 
@@ -152,7 +110,7 @@ async def test_notification_before_create_returned(
 ) -> None:
     office = await pay_office(api, runtime)
     slug = office.tenant.slug
-    bill = await _bill(runtime, office)
+    bill = await bill_for(runtime, office)
 
     async def early(request: Any) -> None:
         payload = {
@@ -162,8 +120,8 @@ async def test_notification_before_create_returned(
             "state": "succeeded",
             "amount_fen": request.amount_fen,
         }
-        assert await _notify(api, slug, payload) == 200
-        assert await _process_all(runtime, slug) == ["succeeded"]
+        assert await notify(api, slug, payload) == 200
+        assert await process_all(runtime, slug) == ["succeeded"]
 
     fake.on_create = early
     p = await _start(runtime, office, [bill])
@@ -176,7 +134,7 @@ async def test_timeout_during_create_then_retry_and_sweep(
 ) -> None:
     office = await pay_office(api, runtime)
     tenant = await info_of(runtime, office.tenant)
-    bill = await _bill(runtime, office)
+    bill = await bill_for(runtime, office)
     fake.fail_creates = 99
     p = await _start(runtime, office, [bill], key="retry-me")
     assert p.status == "created" and "unavailable" in p.error
@@ -198,9 +156,9 @@ async def test_worker_killed_mid_settlement_ledger_identical(
 ) -> None:
     office = await pay_office(api, runtime)
     slug, schema = office.tenant.slug, office.tenant.schema
-    bill = await _bill(runtime, office)
+    bill = await bill_for(runtime, office)
     p = await _start(runtime, office, [bill])
-    assert await _notify(api, slug, _paid(p, "k-1", fee_fen=10)) == 200
+    assert await notify(api, slug, _paid(p, "k-1", fee_fen=10)) == 200
     before = await _ledger(runtime, schema)
     for stage in ("after_state_change", "after_settlement"):
 
@@ -210,14 +168,14 @@ async def test_worker_killed_mid_settlement_ledger_identical(
 
         monkeypatch.setattr(service, "checkpoint", killed)
         with pytest.raises(RuntimeError):
-            await _process_all(runtime, slug)
+            await process_all(runtime, slug)
         assert await _ledger(runtime, schema) == before
         assert (await _payment(runtime, schema, p.id)).status == "pending"
     monkeypatch.undo()
-    assert await _process_all(runtime, slug) == ["succeeded"]
+    assert await process_all(runtime, slug) == ["succeeded"]
     done = await _ledger(runtime, schema)
     assert done["online_clearing"] == (25060, 10)
-    await _process_all(runtime, slug)
+    await process_all(runtime, slug)
     assert await _ledger(runtime, schema) == done
     await check_ledger(runtime, office.tenant)
 
@@ -227,14 +185,14 @@ async def test_cross_tenant_notification_and_credentials(
 ) -> None:
     a = await pay_office(api, runtime)
     b = await pay_office(api, runtime)
-    bill = await _bill(runtime, a)
+    bill = await bill_for(runtime, a)
     p = await _start(runtime, a, [bill])
     before_a = await _ledger(runtime, a.tenant.schema)
     before_b = await _ledger(runtime, b.tenant.schema)
     # B's URL, A's payment: signed with B's secret it verifies but matches nothing in B
-    assert await _notify(api, b.tenant.slug, _paid(p, "x-1")) == 400
+    assert await notify(api, b.tenant.slug, _paid(p, "x-1")) == 400
     # B's URL signed with A's secret: fails verification with B's credentials
-    assert await _notify(api, b.tenant.slug, _paid(p, "x-2"), secret_of=a.tenant.slug) == 400
+    assert await notify(api, b.tenant.slug, _paid(p, "x-2"), secret_of=a.tenant.slug) == 400
     async with runtime.db.tenant_session(b.tenant.schema) as s:
         assert list(await s.scalars(select(PaymentNotification))) == []
     assert await _ledger(runtime, a.tenant.schema) == before_a
@@ -255,7 +213,7 @@ async def test_resident_cannot_pay_a_neighbours_bill(
     api: Api, runtime: Runtime, fake: FakeProvider
 ) -> None:
     office = await pay_office(api, runtime)
-    theirs = await _bill(runtime, office, room="A/1/102")
+    theirs = await bill_for(runtime, office, room="A/1/102")
     with pytest.raises(AppError) as err:
         await _start(runtime, office, [theirs])
     assert err.value.code == "NOT_FOUND"
@@ -265,10 +223,10 @@ async def test_resident_cannot_pay_a_neighbours_bill(
 async def test_refunds_partial_then_full(api: Api, runtime: Runtime, fake: FakeProvider) -> None:
     office = await pay_office(api, runtime)
     tenant = await info_of(runtime, office.tenant)
-    bill = await _bill(runtime, office)
+    bill = await bill_for(runtime, office)
     p = await _start(runtime, office, [bill])
-    await _notify(api, tenant.slug, _paid(p, "r-1"))
-    await _process_all(runtime, tenant.slug)
+    await notify(api, tenant.slug, _paid(p, "r-1"))
+    await process_all(runtime, tenant.slug)
     staff = settlement.Actor(office.manager.user_id, True, frozenset({"*"}), DataScope(True))
     r1 = await service.refund_payment(
         runtime,
@@ -320,8 +278,8 @@ async def test_refunds_partial_then_full(api: Api, runtime: Runtime, fake: FakeP
         "refund_state": "succeeded",
     }
     event_with_payment = {**event, "out_trade_no": p.out_trade_no, "amount_fen": p.amount_fen}
-    assert await _notify(api, tenant.slug, event_with_payment) == 200
-    await _process_all(runtime, tenant.slug)
+    assert await notify(api, tenant.slug, event_with_payment) == 200
+    await process_all(runtime, tenant.slug)
     paid = await _payment(runtime, tenant.schema, p.id)
     assert paid.status == "refunded" and paid.refunded_fen == 25060
     tb = await _ledger(runtime, tenant.schema)
@@ -332,7 +290,7 @@ async def test_refunds_partial_then_full(api: Api, runtime: Runtime, fake: FakeP
 async def test_sweep_closes_expired_unpaid(api: Api, runtime: Runtime, fake: FakeProvider) -> None:
     office = await pay_office(api, runtime)
     tenant = await info_of(runtime, office.tenant)
-    p = await _start(runtime, office, [await _bill(runtime, office)])
+    p = await _start(runtime, office, [await bill_for(runtime, office)])
     async with runtime.db.tenant_session(tenant.schema) as s:
         await s.execute(
             update(OnlinePayment)
@@ -351,11 +309,11 @@ async def test_reconciliation_lists_mismatches(
 ) -> None:
     office = await pay_office(api, runtime)
     tenant = await info_of(runtime, office.tenant)
-    p1 = await _start(runtime, office, [await _bill(runtime, office)], key="a")
-    p2 = await _start(runtime, office, [await _bill(runtime, office, fen=500)], key="b")
+    p1 = await _start(runtime, office, [await bill_for(runtime, office)], key="a")
+    p2 = await _start(runtime, office, [await bill_for(runtime, office, fen=500)], key="b")
     for i, p in enumerate((p1, p2)):
-        await _notify(api, tenant.slug, _paid(p, f"rc-{i}"))
-    await _process_all(runtime, tenant.slug)
+        await notify(api, tenant.slug, _paid(p, f"rc-{i}"))
+    await process_all(runtime, tenant.slug)
     fake.statement_lines = [
         StatementLine(p1.out_trade_no, p1.provider_ref or "", "payment", p1.amount_fen),
         StatementLine("P-ELSEWHERE", "fx_other", "payment", 100),
