@@ -188,7 +188,7 @@ async def reconcile_day(
             adapter = registry.get(account.provider, runtime.settings)
             theirs = await service.call_provider(
                 runtime,
-                lambda a=adapter, c=creds: a.statement(c, day),  # type: ignore[misc]
+                lambda a=adapter, c=creds: a.statement(c, day, tenant.zone),  # type: ignore[misc]
             )
         except (ProviderError, AppError):
             theirs = None

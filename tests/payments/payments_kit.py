@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,9 @@ class FakeProvider:
         )
         return RefundResult(r["ref"], self.refund_state)
 
-    async def statement(self, creds: Credentials, day: date) -> list[StatementLine] | None:
+    async def statement(
+        self, creds: Credentials, day: date, zone: tzinfo = UTC
+    ) -> list[StatementLine] | None:
         return self.statement_lines
 
     def verify(

@@ -8,8 +8,9 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import stripe
@@ -278,8 +279,47 @@ async def test_close(
     assert (e.value.code, e.value.temporary) == ("succeeded", False)
 
 
-async def test_statement_is_not_offered(provider: StripeProvider) -> None:
-    assert await provider.statement(TENANT_A, date(2025, 3, 1)) is None
+async def test_statement_from_balance_transactions(
+    provider: StripeProvider, proxy: RecordingProxy, localstripe: LocalStripe
+) -> None:
+    """Today's charges and refunds made through Wuye, from the balance transactions with
+    their sources and PaymentIntents expanded; a charge made outside Wuye is not listed."""
+    paid = []
+    for amount in (10_000, 2_345):
+        req = new_create(amount=amount)
+        created = await provider.create(TENANT_A, req)
+        assert pay_as_client(
+            localstripe.url, KEY_A, created.provider_ref, "pm_card_visa"
+        ).is_success
+        paid.append((req.out_trade_no, created.provider_ref, amount))
+    (no, ref, _), _ = paid
+    refund = await provider.refund(
+        TENANT_A, RefundRequest(no, ref, "R" + no, 2_500, 10_000, "", "refund-" + no)
+    )
+    outside = stripe.StripeClient(KEY_A, base_addresses={"api": localstripe.url})
+    pi = outside.v1.payment_intents.create({"amount": 777, "currency": "cny"})
+    assert pay_as_client(localstripe.url, KEY_A, pi.id, "pm_card_visa").is_success
+
+    zone = ZoneInfo("Asia/Shanghai")
+    today = datetime.now(zone).date()
+    lines = await provider.statement(TENANT_A, today, zone)
+    assert lines is not None
+    mine = {o for o, _, _ in paid}
+    listed = sorted(
+        (line.kind, line.out_trade_no, line.provider_ref, line.amount_fen, line.fee_fen)
+        for line in lines
+        if line.out_trade_no in mine
+    )
+    assert listed == sorted(
+        [("payment", o, r, a, 0) for o, r, a in paid]
+        + [("refund", no, refund.refund_ref, 2_500, 0)]
+    )
+    assert all(line.out_trade_no for line in lines)  # the outside charge is not ours
+    assert proxy.requests[-1].path == "/v1/balance_transactions"
+    assert proxy.requests[-1].params["expand[0]"] == "data.source.payment_intent"
+    # another day has none of them
+    yesterday = await provider.statement(TENANT_A, today - timedelta(days=1), zone)
+    assert yesterday is not None and not {x.out_trade_no for x in yesterday} & mine
 
 
 async def test_bad_or_missing_key(provider: StripeProvider, proxy: RecordingProxy) -> None:

@@ -56,7 +56,7 @@ import json
 import re
 import zipfile
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -461,7 +461,9 @@ class AlipayProvider:
             )
         return RefundResult(refund_ref=request.out_refund_no, state="succeeded")
 
-    async def statement(self, creds: Credentials, day: date) -> list[StatementLine] | None:
+    async def statement(
+        self, creds: Credentials, day: date, zone: tzinfo = UTC
+    ) -> list[StatementLine] | None:
         try:
             body = await self._call(
                 creds, BILL, {"bill_type": "trade", "bill_date": day.isoformat()}

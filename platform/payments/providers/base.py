@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any, Protocol
 
 PROVIDERS = ("stripe", "wechat", "alipay")
@@ -136,8 +136,12 @@ class Provider(Protocol):
 
     async def refund(self, creds: Credentials, request: RefundRequest) -> RefundResult: ...
 
-    async def statement(self, creds: Credentials, day: date) -> list[StatementLine] | None:
-        """The provider's records of a day, or None where the provider offers none."""
+    async def statement(
+        self, creds: Credentials, day: date, zone: tzinfo = UTC
+    ) -> list[StatementLine] | None:
+        """The provider's records of a day (in ``zone``, the tenant's; WeChat Pay and Alipay
+        cut their bills at midnight China time whatever it is), or None where the provider
+        offers none."""
         ...
 
     def verify(

@@ -15,8 +15,12 @@ credentials. ``api_base`` comes from settings so tests point the adapter at loca
   ``EVENTS``.
 - ``query`` reads the PaymentIntent (with the charge's balance transaction for the fee);
   ``close`` cancels it; ``refund`` creates a Refund with the request's idempotency key.
-- ``statement`` returns None: Stripe sends no daily merchant bill (对账单) like WeChat Pay
-  or Alipay; payments are reconciled by querying each one.
+- ``statement`` reads the account's balance transactions (``/v1/balance_transactions``,
+  newest first, paged until the day is passed) with each one's source and its
+  PaymentIntent expanded: charges are payment lines, refunds refund lines, both keyed by
+  our ``out_trade_no`` from the metadata; transactions without it (payouts, Stripe's own
+  fees, charges made outside Wuye) are not ours and are left out. Amounts are the
+  source's, in the charge currency; the fee only where the balance is in that currency.
 - ``verify`` checks ``Stripe-Signature`` exactly as Stripe signs it
   (``t=<unix>,v1=<hex HMAC-SHA256(webhook_secret, "<t>.<raw body>")>``, any of several
   ``v1`` entries may match, 300 s tolerance around ``now``, constant-time compare), then
@@ -30,7 +34,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import stripe
@@ -249,6 +253,35 @@ def _refunded_payment(obj: Mapping[str, Any], metadata: Mapping[str, Any]) -> Re
     )
 
 
+PAYMENT_TXNS = ("charge", "payment")
+REFUND_TXNS = ("refund", "payment_refund")
+
+
+def statement_line(txn: Mapping[str, Any]) -> StatementLine | None:
+    """A balance transaction (source and PaymentIntent expanded) as a statement line, or
+    None when it is not a payment or refund of ours."""
+    kind = "payment" if txn.get("type") in PAYMENT_TXNS else None
+    kind = "refund" if txn.get("type") in REFUND_TXNS else kind
+    source = txn.get("source")
+    if kind is None or not isinstance(source, Mapping):
+        return None
+    pi = source.get("payment_intent")
+    metadata = {**((pi.get("metadata") or {}) if isinstance(pi, Mapping) else {})}
+    metadata |= source.get("metadata") or {}
+    out_trade_no = str(metadata.get("out_trade_no") or "")
+    if not out_trade_no:
+        return None
+    same_currency = str(txn.get("currency", "")).lower() == str(source.get("currency", "")).lower()
+    pi_id = pi.get("id") if isinstance(pi, Mapping) else pi
+    return StatementLine(
+        out_trade_no=out_trade_no,
+        provider_ref=str(pi_id or "") if kind == "payment" else str(source.get("id") or ""),
+        kind=kind,
+        amount_fen=abs(int(source.get("amount") or 0)),
+        fee_fen=int(txn.get("fee") or 0) if same_currency else 0,
+    )
+
+
 class StripeProvider:
     name = "stripe"
 
@@ -366,8 +399,26 @@ class StripeProvider:
             refund_ref=refund.id, state=REFUND_STATES.get(str(refund.status), "pending")
         )
 
-    async def statement(self, creds: Credentials, day: date) -> list[StatementLine] | None:
-        return None  # Stripe offers no daily merchant bill; see the module docstring
+    async def statement(
+        self, creds: Credentials, day: date, zone: tzinfo = UTC
+    ) -> list[StatementLine] | None:
+        start = int(datetime.combine(day, time(0), tzinfo=zone).timestamp())
+        end = int(datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).timestamp())
+        client = self.client(creds)
+        lines: list[StatementLine] = []
+        params: dict[str, Any] = {"limit": 100, "expand": ["data.source.payment_intent"]}
+        while True:
+            page = await self._call(
+                lambda p=dict(params): client.v1.balance_transactions.list(p)  # type: ignore[misc]
+            )
+            txns = [_plain(t) for t in page.data]
+            for txn in txns:
+                created = int(txn.get("created") or 0)
+                if start <= created < end and (line := statement_line(txn)) is not None:
+                    lines.append(line)
+            if not page.has_more or not txns or int(txns[-1].get("created") or 0) < start:
+                return lines
+            params["starting_after"] = txns[-1]["id"]
 
     def verify(
         self, creds: Credentials, headers: Mapping[str, str], body: bytes, now: datetime

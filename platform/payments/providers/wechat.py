@@ -24,7 +24,7 @@ import secrets
 import ssl
 import time
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 from typing import Any
@@ -460,7 +460,9 @@ class WechatPay:
             raise ProviderError("WeChat Pay answered about another refund", code="BAD_RESPONSE")
         return RefundResult(refund_ref=str(data["refund_id"]), state=REFUND_STATES[status])
 
-    async def statement(self, creds: Credentials, day: date) -> list[StatementLine] | None:
+    async def statement(
+        self, creds: Credentials, day: date, zone: tzinfo = UTC
+    ) -> list[StatementLine] | None:
         try:
             data = await self._json(
                 creds,
