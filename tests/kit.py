@@ -1,14 +1,23 @@
 """Shared test kit: a small estate (communities, buildings, units by name), residents who
-live in it, staff accounts, a burst worker, and the two GraphQL answer checks.
+live in it, staff accounts, a burst worker, worker processes (to kill), and the two
+GraphQL answer checks.
 
 Every test folder can import it (``tests/`` is on the path, like ``conftest``)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from conftest import TEST_PASSWORD, Api, TenantFixture, login, new_phone, signed_in
 
@@ -16,6 +25,7 @@ from wuye.graphql.ids import encode_id
 from wuye.identity import service as identity
 from wuye.modules.estate.models import Building, Community, Occupancy, Person, Unit
 from wuye.runtime import Runtime
+from wuye.settings import Settings
 from wuye.tenancy.service import set_module
 from wuye.workers.runner import create_worker
 
@@ -169,3 +179,37 @@ async def set_module_config(
         )
         await s.commit()
     runtime.directory.clear_local()
+
+
+def start_worker_process(
+    settings: Settings, script: Path, log: IO[bytes], **env: str
+) -> subprocess.Popen[bytes]:
+    """``script`` (which runs a worker) in a process of its own, on the database, Redis and
+    queue of ``settings``; its output goes to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        env={
+            **os.environ,
+            "WUYE_ENV": "test",
+            "WUYE_SECRET_KEY": settings.secret_key,
+            "WUYE_DATABASE_URL": settings.database_url,
+            "WUYE_REDIS_URL": settings.redis_url,
+            "WUYE_QUEUE_NAME": settings.queue_name,
+            "WUYE_REDIS_PREFIX": settings.redis_prefix,
+            "WUYE_OUTBOX_SWEEP_AFTER_S": str(settings.outbox_sweep_after_s),
+            **env,
+        },
+        cwd=tempfile.gettempdir(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def until(check: Callable[[], Awaitable[Any]], what: str, within: float = 10.0) -> Any:
+    """``check()``'s first truthy answer, polled every 0.1 s; fails after ``within`` s."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if result := await check():
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -3,22 +3,18 @@ happens exactly once, and the killed worker's job, when it comes back, does noth
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
 import signal
 import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import pytest
 from arq.constants import in_progress_key_prefix
 from arq.jobs import Job
 from conftest import build_runtime, make_tenant
+from kit import start_worker_process, until
 from worker_support import TESTMOD, effects, intent, new_intent
 
 from wuye.outbox import outbox_job_id, relay
@@ -52,35 +48,6 @@ def worker_log(tmp_path) -> Iterator[IO[bytes]]:
         yield log
 
 
-def _start_worker(rt: Runtime, log: Any) -> subprocess.Popen[bytes]:
-    s = rt.settings
-    env = {
-        **os.environ,
-        "WUYE_ENV": "test",
-        "WUYE_DATABASE_URL": s.database_url,
-        "WUYE_REDIS_URL": s.redis_url,
-        "WUYE_QUEUE_NAME": s.queue_name,
-        "WUYE_REDIS_PREFIX": s.redis_prefix,
-        "WUYE_OUTBOX_SWEEP_AFTER_S": str(s.outbox_sweep_after_s),
-    }
-    return subprocess.Popen(
-        [sys.executable, str(HERE / "worker_proc.py")],
-        env=env,
-        cwd=tempfile.gettempdir(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-async def _until(check: Callable[[], Awaitable[Any]], what: str, within: float = 10.0) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if result := await check():
-            return result
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_killed_worker_mid_job_effect_happens_exactly_once(rt, worker_log):
     tenant = await make_tenant(rt, modules=("testmod",))
     marker = secrets.token_hex(4)
@@ -90,9 +57,9 @@ async def test_killed_worker_mid_job_effect_happens_exactly_once(rt, worker_log)
     workers: list[subprocess.Popen[bytes]] = []
     try:
         # given a worker in the middle of the job (its effect written, not committed)
-        workers.append(_start_worker(rt, worker_log))
+        workers.append(start_worker_process(rt.settings, HERE / "worker_proc.py", worker_log))
         # (generous waits: a worker process imports the whole platform before its first job)
-        await _until(lambda: rt.redis.exists(f"{prefix}:started:{marker}"), "job start", within=60)
+        await until(lambda: rt.redis.exists(f"{prefix}:started:{marker}"), "job start", within=60)
         # when it is killed
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(5)
@@ -101,9 +68,9 @@ async def test_killed_worker_mid_job_effect_happens_exactly_once(rt, worker_log)
 
         # then the sweep re-enqueues it (once its enqueue is 1 s old and the dead
         # connection's row lock is gone) and another worker completes it
-        await _until(lambda: sweep_outbox(rt), "the sweep to re-enqueue the intent", within=30)
-        workers.append(_start_worker(rt, worker_log))
-        await _until(lambda: _done(rt, intent_id), "the intent to be done", within=60)
+        await until(lambda: sweep_outbox(rt), "the sweep to re-enqueue the intent", within=30)
+        workers.append(start_worker_process(rt.settings, HERE / "worker_proc.py", worker_log))
+        await until(lambda: _done(rt, intent_id), "the intent to be done", within=60)
 
         # and the killed worker's job, once arq lets it run again, does nothing
         original = outbox_job_id(queue, intent_id)
