@@ -32,7 +32,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -803,15 +803,7 @@ async def _send_refund(
     payment: OnlinePayment,
     refund: OnlineRefund,
 ) -> OnlineRefund:
-    request = RefundRequest(
-        out_trade_no=payment.out_trade_no,
-        provider_ref=payment.provider_ref or "",
-        out_refund_no=refund.out_refund_no,
-        amount_fen=refund.amount_fen,
-        total_fen=payment.amount_fen,
-        reason=refund.reason,
-        idempotency_key=f"{tenant.slug}:{refund.out_refund_no}",
-    )
+    request = _refund_request(tenant, payment, refund)
     result: RefundResult | None = None
     error: ProviderError | None = None
     try:
@@ -831,6 +823,20 @@ async def _send_refund(
         found.updated_at = _now()
         await s.commit()
         return found
+
+
+def _refund_request(
+    tenant: TenantInfo, payment: OnlinePayment, refund: OnlineRefund
+) -> RefundRequest:
+    return RefundRequest(
+        out_trade_no=payment.out_trade_no,
+        provider_ref=payment.provider_ref or "",
+        out_refund_no=refund.out_refund_no,
+        amount_fen=refund.amount_fen,
+        total_fen=payment.amount_fen,
+        reason=refund.reason,
+        idempotency_key=f"{tenant.slug}:{refund.out_refund_no}",
+    )
 
 
 async def apply_refund(
@@ -903,7 +909,8 @@ async def sweep(
 ) -> dict[str, int]:
     """Resolve what never heard back: open payments older than ``older_than_s`` are
     queried (and closed once expired), refunds whose call never got through are sent again
-    (same idempotency key), and notifications never processed are processed."""
+    (same idempotency key) and pending ones are queried, and notifications never processed
+    are processed."""
     s_ = runtime.settings
     now = now or _now()
     age = timedelta(seconds=s_.payments_sweep_after_s if older_than_s is None else older_than_s)
@@ -962,24 +969,30 @@ async def sweep(
                     continue  # paid in the meantime, or unreachable: ask again next time
             locked.status, locked.updated_at = "closed", now
             counts["closed"] += 1
-    counts["refunds"] = await _retry_refunds(session, runtime, tenant, now - age)
+    counts["refunds"] = await _resolve_refunds(session, runtime, tenant, now - age)
     counts["notifications"] = await _unprocessed(
         session, runtime, tenant, now - timedelta(seconds=60)
     )
     return counts
 
 
-async def _retry_refunds(
+async def _resolve_refunds(
     session: AsyncSession, runtime: Runtime, tenant: TenantInfo, before: datetime
 ) -> int:
+    """Refunds that never heard back: one whose call never got through is sent again (same
+    idempotency key, so it cannot refund twice); one the provider left pending is asked
+    about. Returns how many were settled either way."""
     rows = list(
         await session.scalars(
             select(OnlineRefund)
             .where(
-                OnlineRefund.status == "requested",
-                OnlineRefund.refund_ref.is_(None),
-                OnlineRefund.created_at < before,
+                or_(
+                    (OnlineRefund.status == "requested") & OnlineRefund.refund_ref.is_(None),
+                    (OnlineRefund.status == "pending") & OnlineRefund.refund_ref.is_not(None),
+                ),
+                OnlineRefund.updated_at < before,
             )
+            .order_by(OnlineRefund.id)
             .limit(SWEEP_BATCH)
         )
     )
@@ -989,26 +1002,22 @@ async def _retry_refunds(
         assert payment is not None
         _, creds = await account_of(session, runtime, tenant, payment.provider, enabled=False)
         adapter = registry.get(payment.provider, runtime.settings)
-        request = RefundRequest(
-            out_trade_no=payment.out_trade_no,
-            provider_ref=payment.provider_ref or "",
-            out_refund_no=refund.out_refund_no,
-            amount_fen=refund.amount_fen,
-            total_fen=payment.amount_fen,
-            reason=refund.reason,
-            idempotency_key=f"{tenant.slug}:{refund.out_refund_no}",
-        )
+        request = _refund_request(tenant, payment, refund)
+        ref = refund.refund_ref
         try:
             result = await call_provider(
                 runtime,
-                lambda r=request, a=adapter, c=creds: a.refund(c, r),  # type: ignore[misc]
+                lambda r=request, a=adapter, c=creds, ref=ref: (  # type: ignore[misc]
+                    a.refund(c, r) if ref is None else a.query_refund(c, r, ref)
+                ),
             )
         except ProviderError as exc:
-            if not exc.temporary:
+            if ref is None and not exc.temporary:
                 refund.status, refund.error = "failed", str(exc)[:300]
-            continue
+            continue  # a query that fails changes nothing: ask again next time
         await apply_refund(session, tenant, payment, refund, result)
-        done += 1
+        refund.updated_at = _now()  # asked now: the next sweep waits its turn again
+        done += refund.status in ("succeeded", "failed")
     return done
 
 

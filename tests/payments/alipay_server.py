@@ -241,6 +241,7 @@ class FakeAlipay:
             "alipay.trade.query": self.query,
             "alipay.trade.close": self.close,
             "alipay.trade.refund": self.refund,
+            "alipay.trade.fastpay.refund.query": self.refund_query,
             "alipay.data.dataservice.bill.downloadurl.query": self.bill_url,
         }.get(method)
         if handler is None:
@@ -355,6 +356,26 @@ class FakeAlipay:
             "refund_fee": money(trade.refunded),
             "gmt_refund_pay": trade.refund_times[request_no],
         }
+        return self.answer(method, body)
+
+    def refund_query(self, app_id: str, biz: dict[str, Any]) -> Response:
+        """As Alipay documents it: a refund found is a successful one; none found answers
+        10000 without the refund's fields."""
+        method = "alipay.trade.fastpay.refund.query"
+        trade = self._trade(app_id, biz)
+        if trade is None:
+            return self.refuse(method, "40004", "ACQ.TRADE_NOT_EXIST", "交易不存在")
+        body = {"code": "10000", "msg": "Success"}
+        request_no = str(biz.get("out_request_no") or "")
+        if request_no in trade.refunds:
+            body |= {
+                "trade_no": trade.trade_no,
+                "out_trade_no": trade.out_trade_no,
+                "out_request_no": request_no,
+                "total_amount": trade.total_amount,
+                "refund_amount": trade.refunds[request_no],
+                "refund_status": "REFUND_SUCCESS",
+            }
         return self.answer(method, body)
 
     def bill_url(self, app_id: str, biz: dict[str, Any]) -> Response:

@@ -116,9 +116,23 @@ class FakeProvider:
     async def refund(self, creds: Credentials, request: RefundRequest) -> RefundResult:
         key = (creds["merchant"], request.out_refund_no)
         r = self.refunds.setdefault(
-            key, {"ref": f"fr_{request.out_refund_no}", "amount_fen": request.amount_fen}
+            key,
+            {
+                "ref": f"fr_{request.out_refund_no}",
+                "amount_fen": request.amount_fen,
+                "state": self.refund_state,
+            },
         )
-        return RefundResult(r["ref"], self.refund_state)
+        return RefundResult(r["ref"], r["state"])
+
+    async def query_refund(
+        self, creds: Credentials, request: RefundRequest, refund_ref: str
+    ) -> RefundResult:
+        self.calls.append(("query_refund", creds["merchant"]))
+        r = self.refunds.get((creds["merchant"], request.out_refund_no))
+        if r is None or r["ref"] != refund_ref:
+            raise ProviderError("no such refund", code="not_found")
+        return RefundResult(r["ref"], r["state"])
 
     async def statement(
         self, creds: Credentials, day: date, zone: tzinfo = UTC

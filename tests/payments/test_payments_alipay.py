@@ -311,6 +311,22 @@ async def test_refunds_are_idempotent_by_out_request_no(env: Env) -> None:
     assert remote.state == "succeeded"  # paid, then fully refunded: not "closed"
 
 
+async def test_query_refund(env: Env) -> None:
+    p, creds = env.provider(), env.creds(env.a)
+    no = await open_trade(env, env.a, 25060)
+    env.fake.pay(APP_A, no)
+    asked = refund_of(no, f"{no}-R1", 10000)
+    assert (await p.query_refund(creds, asked, asked.out_refund_no)).state == "pending"
+    await p.refund(creds, asked)
+    found = await p.query_refund(creds, asked, asked.out_refund_no)
+    assert (found.refund_ref, found.state) == (f"{no}-R1", "succeeded")
+    sent = json.loads(env.fake.accepted[-1]["biz_content"])
+    assert sent == {"out_trade_no": no, "out_request_no": f"{no}-R1"}
+    with pytest.raises(ProviderError) as e:  # another app's credentials: not its trade
+        await p.query_refund(env.creds(env.b), asked, asked.out_refund_no)
+    assert e.value.code == "ACQ.TRADE_NOT_EXIST"
+
+
 # --- the gateway checks signatures; the adapter checks the gateway's ---------------------------
 
 

@@ -287,6 +287,52 @@ async def test_refunds_partial_then_full(api: Api, runtime: Runtime, fake: FakeP
     await check_ledger(runtime, office.tenant)
 
 
+async def test_sweep_asks_about_a_pending_refund(
+    api: Api, runtime: Runtime, fake: FakeProvider
+) -> None:
+    """A refund the provider left pending and whose notification never came: the sweep
+    asks the provider (not before it is old enough) and books it once it succeeded."""
+    office = await pay_office(api, runtime)
+    tenant = await info_of(runtime, office.tenant)
+    p = await _start(runtime, office, [await bill_for(runtime, office)])
+    await notify(api, tenant.slug, _paid(p, "q-1"))
+    await process_all(runtime, tenant.slug)
+    staff = settlement.Actor(office.manager.user_id, True, frozenset({"*"}), DataScope(True))
+    fake.refund_state = "pending"
+    r = await service.refund_payment(
+        runtime,
+        tenant,
+        staff,
+        payment_id=p.id,
+        amount_fen=5000,
+        reason="退",
+        client_request_id="q1",
+    )
+    assert r.status == "pending" and r.refund_ref
+    before = await _ledger(runtime, tenant.schema)
+
+    async def sweep(**kw: Any) -> dict[str, int]:
+        async with runtime.db.tenant_session(tenant.schema) as s:
+            counts = await service.sweep(s, runtime, tenant, **kw)
+            await s.commit()
+        return counts
+
+    assert (await sweep())["refunds"] == 0  # too young to ask about
+    assert ("query_refund", f"m-{tenant.slug}") not in fake.calls
+    assert (await sweep(older_than_s=0))["refunds"] == 0  # asked: still pending
+    assert fake.calls.count(("query_refund", f"m-{tenant.slug}")) == 1
+    assert await _ledger(runtime, tenant.schema) == before
+    fake.refunds[(f"m-{tenant.slug}", r.out_refund_no)]["state"] = "succeeded"
+    assert (await sweep(older_than_s=0))["refunds"] == 1
+    paid = await _payment(runtime, tenant.schema, p.id)
+    assert paid.status == "partially_refunded" and paid.refunded_fen == 5000
+    assert (await sweep(older_than_s=0))["refunds"] == 0  # settled: never asked again
+    assert fake.calls.count(("query_refund", f"m-{tenant.slug}")) == 2
+    tb = await _ledger(runtime, tenant.schema)
+    assert tb["refunds"] == (before.get("refunds", (0, 0))[0] + 5000, 0)
+    await check_ledger(runtime, office.tenant)
+
+
 async def test_sweep_closes_expired_unpaid(api: Api, runtime: Runtime, fake: FakeProvider) -> None:
     office = await pay_office(api, runtime)
     tenant = await info_of(runtime, office.tenant)

@@ -4,6 +4,7 @@ its webhook verification with payloads signed the way Stripe (and localstripe) s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import secrets
 import time
@@ -240,6 +241,14 @@ async def test_refund(
     assert again == result
     refunds = localstripe.objects(KEY_A, "refunds", payment_intent=created.provider_ref)
     assert [(r["id"], r["amount"]) for r in refunds] == [(result.refund_ref, 2_500)]
+
+    # where it stands, read back from Stripe (and only as the refund it claims to be)
+    assert await provider.query_refund(TENANT_A, refund, result.refund_ref) == result
+    assert proxy.requests[-1].path == f"/v1/refunds/{result.refund_ref}"
+    other = dataclasses.replace(refund, out_refund_no="R-someone-else")
+    with pytest.raises(ProviderError) as err:
+        await provider.query_refund(TENANT_A, other, result.refund_ref)
+    assert err.value.code == "mismatch"
 
 
 async def test_refund_of_a_failed_payment_is_refused(

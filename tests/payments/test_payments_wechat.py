@@ -219,6 +219,25 @@ async def test_refund_is_idempotent_by_out_refund_no(fake, pay):
     )
 
 
+async def test_query_refund(fake, pay):
+    await pay.create(creds(fake), order("P-6101", amount=100_000_00))
+    fake.pay(MCH_A, "P-6101")
+    big = refund_of("P-6101", "R-6101", 100_000_00, total=100_000_00)  # this big: PROCESSING
+    accepted = await pay.refund(creds(fake), big)
+    assert accepted.state == "pending"
+    assert await pay.query_refund(creds(fake), big, accepted.refund_ref) == accepted
+    fake.refunds[(MCH_A, "R-6101")]["status"] = "SUCCESS"
+    done = await pay.query_refund(creds(fake), big, accepted.refund_ref)
+    assert done.state == "succeeded" and done.refund_ref == accepted.refund_ref
+    with pytest.raises(ProviderError) as err:
+        await pay.query_refund(creds(fake), refund_of("P-6101", "R-none", 1), "")
+    assert err.value.code == "RESOURCE_NOT_EXISTS" and not err.value.temporary
+    # another merchant cannot see it
+    with pytest.raises(ProviderError) as err:
+        await pay.query_refund(creds(fake, MCH_B), big, accepted.refund_ref)
+    assert err.value.code == "RESOURCE_NOT_EXISTS"
+
+
 # --- signatures on requests and answers ------------------------------------------------------
 
 

@@ -126,6 +126,7 @@ class FakeWechatPay:
                     methods=["POST"],
                 ),
                 Route("/v3/refund/domestic/refunds", self.refund, methods=["POST"]),
+                Route("/v3/refund/domestic/refunds/{no}", self.query_refund, methods=["GET"]),
                 Route("/v3/bill/tradebill", self.tradebill, methods=["GET"]),
                 Route("/v3/billdownload/file", self.download, methods=["GET"]),
             ]
@@ -403,6 +404,15 @@ class FakeWechatPay:
         }
         self.refunds[(m.mchid, refund_no)] = refund
         return self.answer(200, refund)
+
+    async def query_refund(self, request: Request) -> Response:
+        m, _, refused = await self.authenticate(request)
+        if refused or m is None:
+            return refused or self.error(500, "SYSTEM_ERROR", "?")
+        found = self.refunds.get((m.mchid, request.path_params["no"]))
+        if found is None:
+            return self.error(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+        return self.answer(200, found)
 
     # --- notifications --------------------------------------------------------------------
 

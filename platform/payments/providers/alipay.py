@@ -91,6 +91,7 @@ PAY_METHODS = {  # our method -> (Alipay API, product_code)
 QUERY = "alipay.trade.query"
 CLOSE = "alipay.trade.close"
 REFUND = "alipay.trade.refund"
+REFUND_QUERY = "alipay.trade.fastpay.refund.query"
 BILL = "alipay.data.dataservice.bill.downloadurl.query"
 
 STATES = {
@@ -460,6 +461,19 @@ class AlipayProvider:
                 f"alipay {REFUND}: answer for another trade", code="mismatched_response"
             )
         return RefundResult(refund_ref=request.out_refund_no, state="succeeded")
+
+    async def query_refund(
+        self, creds: Credentials, request: RefundRequest, refund_ref: str
+    ) -> RefundResult:
+        """Alipay refunds synchronously; the query finds one only once it succeeded
+        (``refund_status`` REFUND_SUCCESS or absent); none found is still pending."""
+        biz = {"out_trade_no": request.out_trade_no, "out_request_no": request.out_refund_no}
+        body = await self._call(creds, REFUND_QUERY, biz)
+        if body.get("out_request_no") != request.out_refund_no:
+            return RefundResult(refund_ref=refund_ref, state="pending")
+        status = body.get("refund_status") or "REFUND_SUCCESS"
+        state = "succeeded" if status == "REFUND_SUCCESS" else "pending"
+        return RefundResult(refund_ref=request.out_refund_no, state=state)
 
     async def statement(
         self, creds: Credentials, day: date, zone: tzinfo = UTC

@@ -136,6 +136,13 @@ class Provider(Protocol):
 
     async def refund(self, creds: Credentials, request: RefundRequest) -> RefundResult: ...
 
+    async def query_refund(
+        self, creds: Credentials, request: RefundRequest, refund_ref: str
+    ) -> RefundResult:
+        """Where a refund the provider accepted stands now (the sweep asks about refunds
+        left pending, in case their notification never comes)."""
+        ...
+
     async def statement(
         self, creds: Credentials, day: date, zone: tzinfo = UTC
     ) -> list[StatementLine] | None:

@@ -14,7 +14,8 @@ credentials. ``api_base`` comes from settings so tests point the adapter at loca
   set (per tenant account) to ``notify_url``'s address with the events listed in
   ``EVENTS``.
 - ``query`` reads the PaymentIntent (with the charge's balance transaction for the fee);
-  ``close`` cancels it; ``refund`` creates a Refund with the request's idempotency key.
+  ``close`` cancels it; ``refund`` creates a Refund with the request's idempotency key;
+  ``query_refund`` reads the Refund (checking its ``out_refund_no`` metadata is ours).
 - ``statement`` reads the account's balance transactions (``/v1/balance_transactions``,
   newest first, paged until the day is passed) with each one's source and its
   PaymentIntent expanded: charges are payment lines, refunds refund lines, both keyed by
@@ -397,6 +398,20 @@ class StripeProvider:
         )
         return RefundResult(
             refund_ref=refund.id, state=REFUND_STATES.get(str(refund.status), "pending")
+        )
+
+    async def query_refund(
+        self, creds: Credentials, request: RefundRequest, refund_ref: str
+    ) -> RefundResult:
+        client = self.client(creds)
+        refund = _plain(await self._call(lambda: client.v1.refunds.retrieve(refund_ref)))
+        if (refund.get("metadata") or {}).get("out_refund_no") != request.out_refund_no:
+            raise ProviderError(
+                f"stripe: {refund_ref} is not {request.out_refund_no}", code="mismatch"
+            )
+        return RefundResult(
+            refund_ref=str(refund["id"]),
+            state=REFUND_STATES.get(str(refund.get("status")), "pending"),
         )
 
     async def statement(

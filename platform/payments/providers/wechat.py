@@ -278,6 +278,16 @@ def parse_trade_bill(text: str) -> list[StatementLine]:
 # --- the adapter ---------------------------------------------------------------------------
 
 
+def refund_result(data: Mapping[str, Any], out_refund_no: str) -> RefundResult:
+    """A refund answer (create or query) as a RefundResult, checked to be about ours."""
+    status = str(data.get("status", ""))
+    if status not in REFUND_STATES or not data.get("refund_id"):
+        raise ProviderError(f"unreadable WeChat Pay refund ({status!r})", code="BAD_RESPONSE")
+    if data.get("out_refund_no") != out_refund_no:
+        raise ProviderError("WeChat Pay answered about another refund", code="BAD_RESPONSE")
+    return RefundResult(refund_ref=str(data["refund_id"]), state=REFUND_STATES[status])
+
+
 class WechatPay:
     """WeChat Pay v3 adapter (stateless; one httpx client per call)."""
 
@@ -453,12 +463,13 @@ class WechatPay:
             },
         }
         data = await self._json(creds, "POST", "/v3/refund/domestic/refunds", payload)
-        status = str(data.get("status", ""))
-        if status not in REFUND_STATES or not data.get("refund_id"):
-            raise ProviderError(f"unreadable WeChat Pay refund ({status!r})", code="BAD_RESPONSE")
-        if data.get("out_refund_no") != request.out_refund_no:
-            raise ProviderError("WeChat Pay answered about another refund", code="BAD_RESPONSE")
-        return RefundResult(refund_ref=str(data["refund_id"]), state=REFUND_STATES[status])
+        return refund_result(data, request.out_refund_no)
+
+    async def query_refund(
+        self, creds: Credentials, request: RefundRequest, refund_ref: str
+    ) -> RefundResult:
+        path = "/v3/refund/domestic/refunds/" + quote(request.out_refund_no, safe="")
+        return refund_result(await self._json(creds, "GET", path), request.out_refund_no)
 
     async def statement(
         self, creds: Credentials, day: date, zone: tzinfo = UTC
