@@ -1,5 +1,6 @@
 """Payment jobs: processing a stored notification (enqueued after the acknowledgement),
-the sweep (every 5 minutes) and the daily reconciliation."""
+the sweep (every 5 minutes), the daily reconciliation and the daily refresh of WeChat Pay
+platform certificates."""
 
 from __future__ import annotations
 
@@ -47,6 +48,17 @@ async def reconcile_payments_daily(
     return {r.provider: r.status for r in reports}
 
 
+@tenant_job()
+async def refresh_wechat_certificates(
+    ctx: dict[str, Any], tenant: str, *, session: AsyncSession
+) -> int:
+    """Daily: a WeChat Pay account in certificate mode trusts a rotated platform certificate
+    before WeChat Pay signs with it (it lists the new one days ahead)."""
+    runtime = ctx["runtime"]
+    info = await runtime.directory.fresh(tenant)
+    return await service.refresh_wechat_certificates(session, runtime, info)
+
+
 async def enqueue_processing(runtime: Any, tenant: str, notification_id: int) -> None:
     """After the acknowledgement; never raises (the sweep processes what was missed)."""
     try:
@@ -61,8 +73,14 @@ async def enqueue_processing(runtime: Any, tenant: str, notification_id: int) ->
         log.warning("notification %s not enqueued; the sweep will process it", notification_id)
 
 
-JOBS = (process_payment_notification, sweep_online_payments, reconcile_payments_daily)
+JOBS = (
+    process_payment_notification,
+    sweep_online_payments,
+    reconcile_payments_daily,
+    refresh_wechat_certificates,
+)
 CRON = (
     CronSpec(sweep_online_payments, minute=set(range(2, 60, 5))),
     CronSpec(reconcile_payments_daily, hour=4, minute=17),
+    CronSpec(refresh_wechat_certificates, hour=3, minute=41),
 )

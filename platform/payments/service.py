@@ -67,6 +67,7 @@ from wuye.payments.providers.base import (
     RefundResult,
     Remote,
 )
+from wuye.payments.providers.wechat import WechatPay, merge_certificates
 from wuye.runtime import Runtime
 from wuye.tenancy.directory import TenantInfo
 
@@ -189,6 +190,40 @@ def notify_url(runtime: Runtime, tenant: TenantInfo, provider: str) -> str:
     if not base:
         base = f"https://{tenant.slug}.{s.platform_domain}"
     return f"{base.rstrip('/')}/payments/notify/{provider}/{tenant.slug}"
+
+
+async def refresh_wechat_certificates(
+    session: AsyncSession, runtime: Runtime, tenant: TenantInfo, *, now: datetime | None = None
+) -> int:
+    """For a WeChat Pay account that trusts platform certificates (its credentials have
+    ``platform_certificates``, empty at first): download the current ones and keep them
+    with those still valid, so a rotated certificate is trusted before it signs. Returns
+    how many certificates were new."""
+    account: PaymentAccount | None = await session.scalar(
+        select(PaymentAccount).where(PaymentAccount.provider == "wechat").with_for_update()
+    )
+    if account is None:
+        return 0
+    creds = decrypt_credentials(runtime, tenant, account)
+    if "platform_certificates" not in creds.values:
+        return 0  # the platform public key mode: nothing to download
+    adapter = registry.get("wechat", runtime.settings)
+    if not isinstance(adapter, WechatPay):
+        return 0
+    bundle = await call_provider(runtime, lambda: adapter.download_certificates(creds))
+    merged, new = merge_certificates(creds["platform_certificates"], bundle, now or _now())
+    if merged != creds["platform_certificates"]:
+        await set_account(
+            session,
+            runtime,
+            tenant,
+            actor_id=None,
+            provider="wechat",
+            enabled=account.enabled,
+            methods=account.methods,
+            credentials={**creds.values, "platform_certificates": merged},
+        )
+    return new
 
 
 # --- outbound calls --------------------------------------------------------------------------

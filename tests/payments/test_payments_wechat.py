@@ -11,11 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from conftest import make_tenant
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from notify.channel_servers import ThreadedServer, free_port
 from wechat_server import CST, FakeWechatPay, Fault, new_key, pem_private
 
+from wuye.payments import registry, service
 from wuye.payments.providers.base import (
     BadNotification,
     Create,
@@ -23,7 +26,14 @@ from wuye.payments.providers.base import (
     ProviderError,
     RefundRequest,
 )
-from wuye.payments.providers.wechat import WechatPay, authorization, parse_trade_bill
+from wuye.payments.providers.wechat import (
+    WechatPay,
+    authorization,
+    certificate_serial,
+    merge_certificates,
+    parse_trade_bill,
+    platform_keys,
+)
 
 MCH_A, APP_A = "1900000101", "wx-app-a"
 MCH_B, APP_B = "1900000202", "wx-app-b"
@@ -290,6 +300,106 @@ async def test_platform_key_comes_from_the_credentials(fake, pay):
     with pytest.raises(ProviderError) as err:
         await pay.query(creds(fake, platform_public_key=wrong.decode()), "P-8101", "")
     assert err.value.code == "RESPONSE_SIGNATURE"
+
+
+def certificate_mode(fake, bundle: str = "", mchid: str = MCH_A) -> Credentials:
+    """The merchant's credentials trusting platform certificates instead of the public key."""
+    return creds(
+        fake, mchid, platform_public_key="", platform_serial="", platform_certificates=bundle
+    )
+
+
+async def test_platform_certificates_downloaded_then_rotated(fake, pay):
+    # trusting nothing yet, every signed answer is refused
+    with pytest.raises(ProviderError) as err:
+        await pay.create(certificate_mode(fake), order("P-7001"))
+    assert err.value.code == "RESPONSE_SIGNATURE"
+    # the first download needs no certificate: api_v3_key vouches for what it decrypts
+    first = await pay.download_certificates(certificate_mode(fake))
+    [cert] = x509.load_pem_x509_certificates(first.encode())
+    assert certificate_serial(cert) == fake.platform_serial
+    trusted = certificate_mode(fake, first)
+    assert (await pay.create(trusted, order("P-7001"))).client
+    old_serial = fake.platform_serial
+
+    new_serial = fake.rotate()  # WeChat Pay signs with a new certificate from now on
+    with pytest.raises(ProviderError) as err:
+        await pay.query(trusted, "P-7001", "")
+    assert err.value.code == "RESPONSE_SIGNATURE"
+    listed = await pay.download_certificates(trusted)
+    merged, new = merge_certificates(first, listed, datetime.now(UTC))
+    assert new == 1
+    rotated = certificate_mode(fake, merged)
+    assert set(platform_keys(rotated)) == {old_serial, new_serial}
+    assert (await pay.query(rotated, "P-7001", "")).state == "pending"
+    # again: nothing new, the same bundle
+    assert merge_certificates(
+        merged, await pay.download_certificates(rotated), datetime.now(UTC)
+    ) == (merged, 0)
+    # an expired certificate is trusted no more, and dropped at the next merge
+    later = datetime.now(UTC) + timedelta(days=400)
+    assert platform_keys(rotated, now=later) == {}
+    assert merge_certificates(merged, "", later) == ("", 0)
+
+
+async def test_certificates_that_do_not_decrypt_or_verify_are_refused(fake, pay):
+    other_key = "k" * 32  # not this merchant's api_v3_key: the AES-GCM tag fails
+    with pytest.raises(ProviderError) as err:
+        await pay.download_certificates(creds(fake, api_v3_key=other_key))
+    assert err.value.code == "BAD_RESPONSE"
+    fake.spoil = "signature"  # the list decrypts, but the answer is not signed by any of it
+    with pytest.raises(ProviderError) as err:
+        await pay.download_certificates(certificate_mode(fake))
+    assert err.value.code == "RESPONSE_SIGNATURE"
+
+
+async def test_refresh_keeps_each_tenants_certificates(fake, runtime):
+    """The daily job's work: each tenant's account gets its own merchant's certificates,
+    downloaded with its own credentials; a public-key account is left alone."""
+    saved = registry.snapshot()
+    registry.register(WechatPay(fake.url, timeout=2.0))
+    try:
+        a, b, c = [await make_tenant(runtime) for _ in range(3)]
+        accounts = {a.slug: certificate_mode(fake), b.slug: certificate_mode(fake, mchid=MCH_B)}
+        accounts[c.slug] = creds(fake)
+        for t in (a, b, c):
+            info = await runtime.directory.by_slug(t.slug)
+            async with runtime.db.tenant_session(t.schema) as s:
+                await service.set_account(
+                    s,
+                    runtime,
+                    info,
+                    actor_id=None,
+                    provider="wechat",
+                    enabled=True,
+                    methods=["jsapi"],
+                    credentials=dict(accounts[t.slug].values),
+                )
+                await s.commit()
+
+        async def refresh(t) -> tuple[int, Credentials]:
+            info = await runtime.directory.by_slug(t.slug)
+            async with runtime.db.tenant_session(t.schema) as s:
+                new = await service.refresh_wechat_certificates(s, runtime, info)
+                await s.commit()
+                _, stored = await service.account_of(s, runtime, info, "wechat")
+            return new, stored
+
+        before = len(fake.accepted)
+        (new_a, stored_a), (new_b, stored_b) = await refresh(a), await refresh(b)
+        assert (new_a, new_b) == (1, 1)
+        assert [r["mchid"] for r in fake.accepted[before:]] == [MCH_A, MCH_B]
+        for stored, mchid in ((stored_a, MCH_A), (stored_b, MCH_B)):
+            assert set(platform_keys(stored)) == {fake.platform_serial}
+            assert stored["mch_id"] == mchid  # the rest of the credentials unchanged
+        assert await refresh(a) == (0, stored_a)
+        fake.rotate()
+        new_a, rotated_a = await refresh(a)
+        assert new_a == 1 and len(platform_keys(rotated_a)) == 2
+        assert (await refresh(b))[0] == 1  # B's own download, not A's
+        assert await refresh(c) == (0, creds(fake))  # public-key mode: nothing to download
+    finally:
+        registry.restore(saved)
 
 
 # --- notifications --------------------------------------------------------------------------

@@ -18,14 +18,16 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,6 +45,30 @@ BILL_HEADER = (
 BILL_SUMMARY = (
     "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额"
 )
+
+
+def certificate(
+    key: rsa.RSAPrivateKey, serial: str, *, days: int = 365, ago: int = 1
+) -> x509.Certificate:
+    """A platform certificate as WeChat Pay issues it (here self-signed), valid from ``ago``
+    days back for ``days`` days, with the serial WeChat Pay names it by."""
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tenpay.com"),
+        ]
+    )
+    start = datetime.now(UTC) - timedelta(days=ago)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(int(serial, 16))
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
 
 
 def pem_private(key: rsa.RSAPrivateKey) -> str:
@@ -102,7 +128,11 @@ class Fault:
 @dataclass
 class FakeWechatPay:
     platform_key: rsa.RSAPrivateKey = field(default_factory=new_key)
-    platform_serial: str = field(default_factory=lambda: secrets.token_hex(20).upper())
+    platform_serial: str = field(default_factory=lambda: format(x509.random_serial_number(), "X"))
+    # the platform certificates /v3/certificates lists (the key above's first, made lazily)
+    certificates: list[tuple[rsa.RSAPrivateKey, str, x509.Certificate]] = field(
+        default_factory=list
+    )
     merchants: dict[str, Merchant] = field(default_factory=dict)
     orders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     refunds: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -128,6 +158,7 @@ class FakeWechatPay:
                 Route("/v3/refund/domestic/refunds", self.refund, methods=["POST"]),
                 Route("/v3/refund/domestic/refunds/{no}", self.query_refund, methods=["GET"]),
                 Route("/v3/bill/tradebill", self.tradebill, methods=["GET"]),
+                Route("/v3/certificates", self.list_certificates, methods=["GET"]),
                 Route("/v3/billdownload/file", self.download, methods=["GET"]),
             ]
         )
@@ -153,6 +184,47 @@ class FakeWechatPay:
             "platform_public_key": pem_public(self.platform_key.public_key()),
             "platform_serial": self.platform_serial,
         }
+
+    # --- platform certificates ------------------------------------------------------------
+
+    def _ensure_certificate(self) -> None:
+        if not any(serial == self.platform_serial for _, serial, _ in self.certificates):
+            cert = certificate(self.platform_key, self.platform_serial)
+            self.certificates.append((self.platform_key, self.platform_serial, cert))
+
+    def rotate(self) -> str:
+        """WeChat Pay's rotation: a new platform key and certificate sign from now on; the old
+        certificate is still listed (until it expires). Returns the new serial."""
+        self._ensure_certificate()
+        self.platform_key = new_key()
+        self.platform_serial = format(x509.random_serial_number(), "X")
+        self._ensure_certificate()
+        return self.platform_serial
+
+    async def list_certificates(self, request: Request) -> Response:
+        m, _, refused = await self.authenticate(request)
+        if refused or m is None:
+            return refused or self.error(500, "SYSTEM_ERROR", "?")
+        self._ensure_certificate()
+        data = []
+        for _, serial, cert in self.certificates:
+            nonce = secrets.token_hex(6)
+            pem = cert.public_bytes(serialization.Encoding.PEM)
+            sealed = AESGCM(m.api_v3_key.encode()).encrypt(nonce.encode(), pem, b"certificate")
+            data.append(
+                {
+                    "serial_no": serial,
+                    "effective_time": cert.not_valid_before_utc.isoformat(),
+                    "expire_time": cert.not_valid_after_utc.isoformat(),
+                    "encrypt_certificate": {
+                        "algorithm": "AEAD_AES_256_GCM",
+                        "nonce": nonce,
+                        "associated_data": "certificate",
+                        "ciphertext": base64.b64encode(sealed).decode(),
+                    },
+                }
+            )
+        return self.answer(200, {"data": data})
 
     # --- answers --------------------------------------------------------------------------
 

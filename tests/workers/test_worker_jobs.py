@@ -182,10 +182,11 @@ def test_worker_settings_from_settings_without_connecting(settings):
         "cron_tick",
         "deliver_messages",  # core: notification delivery, for every tenant
         "make_thumbnail",  # core: photo thumbnails (storage)
-        # core: online payments (notifications, the sweep, reconciliation)
+        # core: online payments (notifications, the sweep, reconciliation, certificates)
         "process_payment_notification",
         "sweep_online_payments",
         "reconcile_payments_daily",
+        "refresh_wechat_certificates",
         OUTBOX_JOB,
     }
     assert {c.name for c in cls.cron_jobs} == {
@@ -193,6 +194,7 @@ def test_worker_settings_from_settings_without_connecting(settings):
         f"{s.queue_name}:cron:deliver_messages",
         f"{s.queue_name}:cron:sweep_online_payments",
         f"{s.queue_name}:cron:reconcile_payments_daily",
+        f"{s.queue_name}:cron:refresh_wechat_certificates",
         f"{s.queue_name}:cron:cron_tick",
     }
     tcp = worker_settings(

@@ -40,8 +40,10 @@ class Credentials:
 
     - stripe: ``secret_key``, ``webhook_secret``;
     - wechat: ``mch_id``, ``app_id``, ``serial_no`` (merchant cert serial), ``private_key``
-      (merchant RSA PEM), ``api_v3_key`` (32 bytes, AES-256-GCM), ``platform_public_key``
-      (PEM, verifies callbacks) and ``platform_serial``;
+      (merchant RSA PEM), ``api_v3_key`` (32 bytes, AES-256-GCM), and the platform keys
+      that verify answers and callbacks: ``platform_public_key`` (PEM) with
+      ``platform_serial``, and/or ``platform_certificates`` (a PEM bundle, "" at first,
+      downloaded and kept current by the daily certificate job);
     - alipay: ``app_id``, ``private_key`` (app RSA PEM), ``alipay_public_key`` (PEM).
     """
 

@@ -3,9 +3,13 @@
 - Every request carries ``Authorization: WECHATPAY2-SHA256-RSA2048 mchid=...,nonce_str=...,
   signature=...,timestamp=...,serial_no=...``: RSA-SHA256 (PKCS#1 v1.5) with the merchant's
   private key over ``METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nBODY\\n``.
-- Every 2xx answer must be signed by the WeChat Pay platform key (``Wechatpay-Timestamp``,
-  ``-Nonce``, ``-Signature``, ``-Serial``) over ``TIMESTAMP\\nNONCE\\nBODY\\n``, with the
-  serial we were given and a timestamp within five minutes; otherwise ``ProviderError``.
+- Every 2xx answer must be signed by a WeChat Pay platform key (``Wechatpay-Timestamp``,
+  ``-Nonce``, ``-Signature``, ``-Serial``) over ``TIMESTAMP\\nNONCE\\nBODY\\n``, with a
+  serial the merchant trusts and a timestamp within five minutes; otherwise
+  ``ProviderError``. Trusted keys (``platform_keys``): the platform public key
+  (微信支付公钥) and/or the platform certificates (平台证书), which
+  ``download_certificates`` fetches and the daily ``refresh_wechat_certificates`` job keeps
+  current, so a rotated certificate is trusted before WeChat Pay starts signing with it.
   The bill file itself is not signed (as at WeChat); its SHA1 from the signed answer is.
 - Notifications are signed the same way and carry an AES-256-GCM encrypted resource
   (key ``api_v3_key``); any failure is ``BadNotification``.
@@ -26,12 +30,13 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import certifi
 import httpx
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -167,6 +172,56 @@ def decrypt_resource(api_v3_key: str, resource: Mapping[str, Any]) -> bytes:
     )
 
 
+def certificate_serial(cert: x509.Certificate) -> str:
+    """A certificate's serial as WeChat Pay writes it (upper-case hex)."""
+    return format(cert.serial_number, "X")
+
+
+def platform_keys(creds: Credentials, now: datetime | None = None) -> dict[str, str]:
+    """The platform keys a merchant trusts, by serial: the platform public key (微信支付公钥,
+    the mode WeChat Pay gives new merchants) and/or the platform certificates (平台证书,
+    downloaded and refreshed by ``download_certificates``) still valid ``now``."""
+    keys: dict[str, str] = {}
+    if creds.values.get("platform_public_key") and creds.values.get("platform_serial"):
+        keys[creds["platform_serial"]] = creds["platform_public_key"]
+    bundle = creds.values.get("platform_certificates", "")
+    if bundle:
+        keys |= {
+            certificate_serial(c): c.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+            for c in parse_certificates(bundle)
+            if c.not_valid_after_utc > (now or datetime.now(UTC))
+        }
+    return keys
+
+
+@lru_cache(maxsize=256)
+def parse_certificates(bundle: str) -> tuple[x509.Certificate, ...]:
+    """The certificates of a PEM bundle (none when it is empty or unreadable)."""
+    try:
+        return tuple(x509.load_pem_x509_certificates(bundle.encode())) if bundle else ()
+    except ValueError:
+        return ()
+
+
+def merge_certificates(kept: str, downloaded: str, now: datetime) -> tuple[str, int]:
+    """The certificates to trust from now on: those downloaded, and those kept that are
+    still valid (WeChat Pay lists the old one beside the new while it rotates). Returns the
+    bundle and how many downloaded serials are new."""
+    old = {
+        certificate_serial(c): c for c in parse_certificates(kept) if c.not_valid_after_utc > now
+    }
+    fresh = {certificate_serial(c): c for c in parse_certificates(downloaded)}
+    merged = {**old, **fresh}
+    bundle = "".join(
+        c.public_bytes(serialization.Encoding.PEM).decode() for _, c in sorted(merged.items())
+    )
+    return bundle, len(fresh.keys() - old.keys())
+
+
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
@@ -180,7 +235,8 @@ def check_signed(
     signature, serial = h.get("wechatpay-signature", ""), h.get("wechatpay-serial", "")
     if not (ts and nonce_str and signature and serial):
         return "unsigned"
-    if serial != creds["platform_serial"]:
+    public_key = platform_keys(creds).get(serial)
+    if public_key is None:
         return f"signed with an unknown platform serial {serial!r}"
     try:
         stamp = int(ts)
@@ -189,7 +245,7 @@ def check_signed(
     if abs(now_s - stamp) > MAX_SKEW_S:
         return "stale timestamp"
     message = ts.encode() + b"\n" + nonce_str.encode() + b"\n" + body + b"\n"
-    if not rsa_verify(creds["platform_public_key"], message, signature):
+    if not rsa_verify(public_key, message, signature):
         return "bad signature"
     return None
 
@@ -464,6 +520,40 @@ class WechatPay:
         }
         data = await self._json(creds, "POST", "/v3/refund/domestic/refunds", payload)
         return refund_result(data, request.out_refund_no)
+
+    async def download_certificates(self, creds: Credentials) -> str:
+        """The platform certificates WeChat Pay lists now (``GET /v3/certificates``), as a PEM
+        bundle. Each is decrypted with ``api_v3_key`` (which only WeChat Pay and the merchant
+        hold, so AES-GCM vouches for it), and the answer's signature must hold with one of
+        them or a key already trusted: a first download needs no certificate beforehand."""
+        response = await self._send(
+            creds, "GET", self.api_base + "/v3/certificates", signed_answer=False
+        )
+        try:
+            items = response.json()["data"]
+            pems = [
+                decrypt_resource(creds["api_v3_key"], item["encrypt_certificate"]).decode()
+                for item in items
+            ]
+            certs = [x509.load_pem_x509_certificate(p.encode()) for p in pems]
+        except (ValueError, KeyError, TypeError, InvalidTag) as exc:
+            raise ProviderError(
+                f"unreadable WeChat Pay certificates: {exc!r}", code="BAD_RESPONSE"
+            ) from exc
+        if [certificate_serial(c) for c in certs] != [str(i.get("serial_no")) for i in items]:
+            raise ProviderError("WeChat Pay certificate serials do not match", code="BAD_RESPONSE")
+        bundle = "".join(pems)
+        trusting = Credentials(
+            creds.provider,
+            {
+                **creds.values,
+                "platform_certificates": creds.values.get("platform_certificates", "") + bundle,
+            },
+        )
+        problem = check_signed(trusting, response.headers, response.content, time.time())
+        if problem:
+            raise ProviderError(f"WeChat Pay answer refused: {problem}", code="RESPONSE_SIGNATURE")
+        return bundle
 
     async def query_refund(
         self, creds: Credentials, request: RefundRequest, refund_ref: str
