@@ -7,13 +7,14 @@ Every test folder can import it (``tests/`` is on the path, like ``conftest``)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -181,28 +182,54 @@ async def set_module_config(
     runtime.directory.clear_local()
 
 
-def start_worker_process(
-    settings: Settings, script: Path, log: IO[bytes], **env: str
-) -> subprocess.Popen[bytes]:
-    """``script`` (which runs a worker) in a process of its own, on the database, Redis and
-    queue of ``settings``; its output goes to ``log``."""
-    return subprocess.Popen(
-        [sys.executable, str(script)],
-        env={
-            **os.environ,
-            "WUYE_ENV": "test",
-            "WUYE_SECRET_KEY": settings.secret_key,
-            "WUYE_DATABASE_URL": settings.database_url,
-            "WUYE_REDIS_URL": settings.redis_url,
-            "WUYE_QUEUE_NAME": settings.queue_name,
-            "WUYE_REDIS_PREFIX": settings.redis_prefix,
-            "WUYE_OUTBOX_SWEEP_AFTER_S": str(settings.outbox_sweep_after_s),
-            **env,
-        },
-        cwd=tempfile.gettempdir(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+class WorkerProcesses:
+    """Worker processes a test starts (and may kill), all writing to one log."""
+
+    def __init__(self, log: IO[bytes]) -> None:
+        self.log = log
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, settings: Settings, script: Path, **env: str) -> subprocess.Popen[bytes]:
+        """``script`` (which runs a worker) in a process of its own, on the database, Redis
+        and queue of ``settings``."""
+        proc = subprocess.Popen(
+            [sys.executable, str(script)],
+            env={
+                **os.environ,
+                "WUYE_ENV": "test",
+                "WUYE_SECRET_KEY": settings.secret_key,
+                "WUYE_DATABASE_URL": settings.database_url,
+                "WUYE_REDIS_URL": settings.redis_url,
+                "WUYE_QUEUE_NAME": settings.queue_name,
+                "WUYE_REDIS_PREFIX": settings.redis_prefix,
+                "WUYE_OUTBOX_SWEEP_AFTER_S": str(settings.outbox_sweep_after_s),
+                **env,
+            },
+            cwd=tempfile.gettempdir(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        return proc
+
+
+@contextlib.contextmanager
+def worker_processes(folder: Path) -> Iterator[WorkerProcesses]:
+    """Start worker processes through the yielded object; when the block fails their output
+    is printed, and whatever still runs at the end is killed."""
+    with open(folder / "workers.log", "w+b") as log:
+        workers = WorkerProcesses(log)
+        try:
+            yield workers
+        except BaseException:
+            log.seek(0)
+            print(log.read().decode(errors="replace")[-5000:])
+            raise
+        finally:
+            for proc in workers.procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(5)
 
 
 async def until(check: Callable[[], Awaitable[Any]], what: str, within: float = 10.0) -> Any:

@@ -28,7 +28,7 @@ from conftest import Api
 from sqlalchemy import select
 
 from wuye.payments import registry, service
-from wuye.payments.models import PaymentNotification
+from wuye.payments.models import OnlinePayment, PaymentNotification
 from wuye.payments.providers.base import (
     BadNotification,
     Create,
@@ -57,6 +57,7 @@ __all__ = [
     "process_all",
     "registered_fake",
     "signed",
+    "start_payment",
 ]
 
 
@@ -243,3 +244,20 @@ async def process_all(runtime: Runtime, slug: str) -> list[str]:
             outcomes.append(await service.process_notification(s, runtime, tenant, pk))
             await s.commit()
     return outcomes
+
+
+async def start_payment(
+    runtime: Runtime, office: Office, bill_ids: list[int], key: str = "k1"
+) -> OnlinePayment:
+    """The office's resident starts paying ``bill_ids`` (fake provider, JSAPI)."""
+    tenant = await info_of(runtime, office.tenant)
+    return await service.start_payment(
+        runtime,
+        tenant,
+        payer_user_id=office.resident.user_id,
+        purpose="bills",
+        provider="wechat",
+        method="jsapi",
+        client_request_id=key,
+        bill_ids=bill_ids,
+    )

@@ -20,6 +20,7 @@ from payments_kit import (
     pay_office,
     process_all,
     registered_fake,
+    start_payment,
 )
 from sqlalchemy import select, update
 
@@ -32,20 +33,6 @@ from wuye.payments.providers.base import StatementLine
 from wuye.runtime import Runtime
 
 fake = pytest.fixture(registered_fake)
-
-
-async def _start(runtime: Runtime, office: Any, bill_ids: list[int], key: str = "k1") -> Any:
-    tenant = await info_of(runtime, office.tenant)
-    return await service.start_payment(
-        runtime,
-        tenant,
-        payer_user_id=office.resident.user_id,
-        purpose="bills",
-        provider="wechat",
-        method="jsapi",
-        client_request_id=key,
-        bill_ids=bill_ids,
-    )
 
 
 async def _ledger(runtime: Runtime, schema: str) -> dict[str, tuple[int, int]]:
@@ -78,7 +65,7 @@ async def test_success_three_shuffled_notifications_settle_once(
     slug, schema = office.tenant.slug, office.tenant.schema
     b1 = await bill_for(runtime, office)
     b2 = await bill_for(runtime, office, fen=1000)
-    p = await _start(runtime, office, [b1, b2])
+    p = await start_payment(runtime, office, [b1, b2])
     assert p.status == "pending" and p.amount_fen == 26060 and p.out_trade_no.startswith("P")
     events = [
         _paid(p, "e-pending", "pending"),
@@ -124,7 +111,7 @@ async def test_notification_before_create_returned(
         assert await process_all(runtime, slug) == ["succeeded"]
 
     fake.on_create = early
-    p = await _start(runtime, office, [bill])
+    p = await start_payment(runtime, office, [bill])
     assert p.status == "succeeded" and p.client == {"prepay": "x"}
     await check_ledger(runtime, office.tenant)
 
@@ -136,9 +123,9 @@ async def test_timeout_during_create_then_retry_and_sweep(
     tenant = await info_of(runtime, office.tenant)
     bill = await bill_for(runtime, office)
     fake.fail_creates = 99
-    p = await _start(runtime, office, [bill], key="retry-me")
+    p = await start_payment(runtime, office, [bill], key="retry-me")
     assert p.status == "created" and "unavailable" in p.error
-    again = await _start(runtime, office, [bill], key="retry-me")
+    again = await start_payment(runtime, office, [bill], key="retry-me")
     assert again.id == p.id and again.status == "created"
     # the provider got the order all along; the resident paid; no notification ever came
     fake.pay(f"m-{tenant.slug}", p.out_trade_no)
@@ -157,7 +144,7 @@ async def test_worker_killed_mid_settlement_ledger_identical(
     office = await pay_office(api, runtime)
     slug, schema = office.tenant.slug, office.tenant.schema
     bill = await bill_for(runtime, office)
-    p = await _start(runtime, office, [bill])
+    p = await start_payment(runtime, office, [bill])
     assert await notify(api, slug, _paid(p, "k-1", fee_fen=10)) == 200
     before = await _ledger(runtime, schema)
     for stage in ("after_state_change", "after_settlement"):
@@ -186,7 +173,7 @@ async def test_cross_tenant_notification_and_credentials(
     a = await pay_office(api, runtime)
     b = await pay_office(api, runtime)
     bill = await bill_for(runtime, a)
-    p = await _start(runtime, a, [bill])
+    p = await start_payment(runtime, a, [bill])
     before_a = await _ledger(runtime, a.tenant.schema)
     before_b = await _ledger(runtime, b.tenant.schema)
     # B's URL, A's payment: signed with B's secret it verifies but matches nothing in B
@@ -215,7 +202,7 @@ async def test_resident_cannot_pay_a_neighbours_bill(
     office = await pay_office(api, runtime)
     theirs = await bill_for(runtime, office, room="A/1/102")
     with pytest.raises(AppError) as err:
-        await _start(runtime, office, [theirs])
+        await start_payment(runtime, office, [theirs])
     assert err.value.code == "NOT_FOUND"
     assert fake.calls == []
 
@@ -224,7 +211,7 @@ async def test_refunds_partial_then_full(api: Api, runtime: Runtime, fake: FakeP
     office = await pay_office(api, runtime)
     tenant = await info_of(runtime, office.tenant)
     bill = await bill_for(runtime, office)
-    p = await _start(runtime, office, [bill])
+    p = await start_payment(runtime, office, [bill])
     await notify(api, tenant.slug, _paid(p, "r-1"))
     await process_all(runtime, tenant.slug)
     staff = settlement.Actor(office.manager.user_id, True, frozenset({"*"}), DataScope(True))
@@ -294,7 +281,7 @@ async def test_sweep_asks_about_a_pending_refund(
     asks the provider (not before it is old enough) and books it once it succeeded."""
     office = await pay_office(api, runtime)
     tenant = await info_of(runtime, office.tenant)
-    p = await _start(runtime, office, [await bill_for(runtime, office)])
+    p = await start_payment(runtime, office, [await bill_for(runtime, office)])
     await notify(api, tenant.slug, _paid(p, "q-1"))
     await process_all(runtime, tenant.slug)
     staff = settlement.Actor(office.manager.user_id, True, frozenset({"*"}), DataScope(True))
@@ -336,7 +323,7 @@ async def test_sweep_asks_about_a_pending_refund(
 async def test_sweep_closes_expired_unpaid(api: Api, runtime: Runtime, fake: FakeProvider) -> None:
     office = await pay_office(api, runtime)
     tenant = await info_of(runtime, office.tenant)
-    p = await _start(runtime, office, [await bill_for(runtime, office)])
+    p = await start_payment(runtime, office, [await bill_for(runtime, office)])
     async with runtime.db.tenant_session(tenant.schema) as s:
         await s.execute(
             update(OnlinePayment)
@@ -355,8 +342,8 @@ async def test_reconciliation_lists_mismatches(
 ) -> None:
     office = await pay_office(api, runtime)
     tenant = await info_of(runtime, office.tenant)
-    p1 = await _start(runtime, office, [await bill_for(runtime, office)], key="a")
-    p2 = await _start(runtime, office, [await bill_for(runtime, office, fen=500)], key="b")
+    p1 = await start_payment(runtime, office, [await bill_for(runtime, office)], key="a")
+    p2 = await start_payment(runtime, office, [await bill_for(runtime, office, fen=500)], key="b")
     for i, p in enumerate((p1, p2)):
         await notify(api, tenant.slug, _paid(p, f"rc-{i}"))
     await process_all(runtime, tenant.slug)

@@ -5,16 +5,15 @@ once, and running it yet again changes nothing. The ledger ends as if nothing ha
 from __future__ import annotations
 
 import signal
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 from arq.constants import in_progress_key_prefix
 from arq.jobs import Job
 from conftest import Api, build_runtime
-from kit import start_worker_process, until
+from kit import until, worker_processes
 from payments_kit import (
     FakeProvider,
     bill_for,
@@ -25,6 +24,7 @@ from payments_kit import (
     pay_office,
     registered_fake,
     signed,
+    start_payment,
 )
 from sqlalchemy import select
 
@@ -55,12 +55,6 @@ async def rt(settings, services) -> AsyncIterator[Runtime]:
     await runtime.close()
 
 
-@pytest.fixture
-def worker_log(tmp_path) -> Iterator[IO[bytes]]:
-    with open(tmp_path / "workers.log", "w+b") as log:
-        yield log
-
-
 async def _state(rt: Runtime, schema: str, payment_id: int) -> dict[str, Any]:
     async with rt.db.tenant_session(schema) as s:
         payment = await s.get(OnlinePayment, payment_id)
@@ -74,21 +68,12 @@ async def _state(rt: Runtime, schema: str, payment_id: int) -> dict[str, Any]:
 
 
 async def test_worker_killed_mid_settlement(
-    api: Api, runtime: Runtime, rt: Runtime, fake: FakeProvider, worker_log: IO[bytes]
+    api: Api, runtime: Runtime, rt: Runtime, fake: FakeProvider, tmp_path: Path
 ) -> None:
     office = await pay_office(api, runtime)
     tenant = await info_of(runtime, office.tenant)
     bill = await bill_for(runtime, office, fen=25060)
-    p = await service.start_payment(
-        runtime,
-        tenant,
-        payer_user_id=office.resident.user_id,
-        purpose="bills",
-        provider="wechat",
-        method="jsapi",
-        client_request_id="kill-1",
-        bill_ids=[bill],
-    )
+    p = await start_payment(runtime, office, [bill])
     # the provider's notification arrives and is stored; its processing is enqueued
     payload = {
         "event_id": "ev-kill",
@@ -108,29 +93,24 @@ async def test_worker_killed_mid_settlement(
     assert before["status"] == "pending" and before["processed"] == [False]
 
     prefix, queue = rt.settings.redis_prefix, rt.settings.queue_name
-    workers: list[subprocess.Popen[bytes]] = []
-    try:
+    with worker_processes(tmp_path) as workers:
         # a worker stops inside the job's transaction, the settlement written, not committed
-        workers.append(
-            start_worker_process(
-                rt.settings, WORKER, worker_log, WUYE_TEST_PAUSE_AT="after_settlement"
-            )
-        )
+        first = workers.start(rt.settings, WORKER, WUYE_TEST_PAUSE_AT="after_settlement")
         await until(
             lambda: rt.redis.exists(f"{prefix}:paused:after_settlement"),
             "the worker to reach the settlement",
             within=60,
         )
         # and is killed there
-        workers[0].send_signal(signal.SIGKILL)
-        workers[0].wait(5)
+        first.send_signal(signal.SIGKILL)
+        first.wait(5)
         assert await _state(rt, tenant.schema, p.id) == before  # nothing of it survived
         assert (await bills(runtime, office.tenant, [bill]))[bill].status != "paid"
 
         # arq runs the job again once the dead worker's claim expires (here: at once)
         job = job_id(rt, "payntf", tenant.slug, stored)
         await rt.redis.delete(in_progress_key_prefix + job)
-        workers.append(start_worker_process(rt.settings, WORKER, worker_log))
+        second = workers.start(rt.settings, WORKER)
         assert await Job(job, rt.redis, _queue_name=queue).result(timeout=60) == "succeeded"
         after = await _state(rt, tenant.schema, p.id)
         assert after["status"] == "succeeded" and after["processed"] == [True]
@@ -144,15 +124,6 @@ async def test_worker_killed_mid_settlement(
             await service.sweep(s, rt, tenant, older_than_s=0)
             await s.commit()
         assert await _state(rt, tenant.schema, p.id) == after
-        workers[1].send_signal(signal.SIGTERM)
-        assert workers[1].wait(10) == 0
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(10) == 0
         await check_ledger(runtime, office.tenant)
-    except BaseException:
-        worker_log.seek(0)
-        print(worker_log.read().decode(errors="replace")[-5000:])
-        raise
-    finally:
-        for proc in workers:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
