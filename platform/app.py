@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 import uuid
@@ -112,15 +111,6 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-def freeze_startup_objects() -> None:
-    """Move everything built at start-up (the GraphQL schema, the mappers, the modules) out
-    of the collector's reach: a full collection then walks only what requests created, so
-    its pause stays a few milliseconds instead of stalling every request in flight for
-    ~100 ms."""
-    gc.collect()
-    gc.freeze()
-
-
 def create_app(runtime: Runtime | None = None, settings: Settings | None = None) -> Starlette:
     """The ASGI app. Given a runtime (tests, ``wuye dev``) it uses it; otherwise it builds one
     from settings at start-up and closes it at shutdown."""
@@ -134,7 +124,6 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         )
         app.state.runtime = rt
         listener = asyncio.create_task(rt.directory.listen_for_invalidation())
-        freeze_startup_objects()
         try:
             yield
         finally:
