@@ -201,3 +201,10 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
 def take_after_commit(session: AsyncSession) -> list[AfterCommit]:
     """The session's pending hooks, removed from it (call after commit, or to drop them)."""
     return session.info.pop("after_commit", [])
+
+
+async def commit_then_hooks(session: AsyncSession) -> None:
+    """Commit a session a service function owns itself, then run its hooks."""
+    await session.commit()
+    for hook in take_after_commit(session):
+        await hook()

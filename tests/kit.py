@@ -166,14 +166,26 @@ async def drain(runtime: Runtime) -> None:
 async def set_module_config(
     runtime: Runtime, tenant: TenantFixture, module: str, config: dict[str, Any]
 ) -> None:
-    """Switch ``module`` on with ``config``, as an operator would, and forget the cached
-    tenant so the next request sees it."""
+    """Switch ``module`` on with ``config``."""
+    await switch_module(runtime, tenant, module, enabled=True, config=config)
+
+
+async def switch_module(
+    runtime: Runtime,
+    tenant: TenantFixture,
+    module: str,
+    *,
+    enabled: bool,
+    config: dict[str, Any] | None = None,
+) -> None:
+    """Switch ``module`` on or off, as an operator would, and forget the cached tenant so
+    the next request sees it."""
     async with runtime.db.shared_session() as s:
         await set_module(
             s,
             slug=tenant.slug,
             key=module,
-            enabled=True,
+            enabled=enabled,
             config=config,
             changed_by="tests",
             modules=runtime.modules,
@@ -233,10 +245,10 @@ def worker_processes(folder: Path) -> Iterator[WorkerProcesses]:
 
 
 async def until(check: Callable[[], Awaitable[Any]], what: str, within: float = 10.0) -> Any:
-    """``check()``'s first truthy answer, polled every 0.1 s; fails after ``within`` s."""
+    """``check()``'s first truthy answer, polled every 50 ms; fails after ``within`` s."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if result := await check():
             return result
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")

@@ -13,11 +13,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import IO, Any
 
 import httpx
 import uvicorn
+from kit import until
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -157,15 +158,6 @@ async def open_socket(
         open_timeout=5,
     ) as conn:
         yield Socket(conn)
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, within: float = 10.0) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if result := await check():
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def subscribers(runtime: Runtime, tenant: str, topic: str) -> int:

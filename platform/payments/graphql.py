@@ -4,7 +4,8 @@ Residents pay their bills or top up a unit online (``payBills``, ``topUpOnline``
 their own payments; staff list payments with their notifications and refunds
 (``billing.view``), refund (``billing.refund``), manage the merchant accounts
 (``billing.settings.manage``; credentials are write-only) and reconcile a day
-(``billing.reports.view``).
+(``billing.reports.view``). ``myOnlinePaymentChanged`` tells a payer (over the
+subscription socket) when a payment of theirs changes status.
 
 ``payBills`` / ``topUpOnline`` / ``refundOnlinePayment`` call the provider, so the service
 commits the payment (or refund) in its own transactions around that call rather than in
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import typing
 from collections import defaultdict
+from collections.abc import AsyncGenerator
 from datetime import date, datetime
 from typing import Any
 
@@ -23,7 +25,7 @@ from sqlalchemy import BigInteger, Select, and_, cast, exists, func, not_, or_, 
 from strawberry.scalars import JSON
 
 from wuye.errors import AppError
-from wuye.graphql.access import mutation, query
+from wuye.graphql.access import mutation, query, subscription
 from wuye.graphql.ids import decode_id, gid, optional_gid
 from wuye.graphql.loaders import batch
 from wuye.graphql.pagination import Connection, paginate
@@ -32,7 +34,7 @@ from wuye.modules.billing.graphql.common import actor_of
 from wuye.modules.billing.models import Bill
 from wuye.modules.billing.settlement import Actor
 from wuye.modules.estate.models import Unit
-from wuye.payments import reconcile, service
+from wuye.payments import realtime, reconcile, service
 from wuye.payments.models import (
     OnlinePayment,
     OnlineRefund,
@@ -521,3 +523,37 @@ class OnlinePaymentMutation:
             ctx.session, ctx.runtime, ctx.tenant, day, provider=provider, actor_id=actor.user_id
         )
         return [ReconciliationType.of(r) for r in reports]
+
+
+@strawberry.type(name="OnlinePaymentChange")
+class PaymentChangeType:
+    payment_id: strawberry.ID
+    status: str
+    payment: OnlinePaymentType
+
+
+@strawberry.type
+class OnlinePaymentSubscription:
+    @subscription(
+        signed_in=True,
+        description="Payer: my online payments as their status changes (the result of a "
+        "payment once the provider's notification is processed; closed; refunded)",
+    )
+    async def my_online_payment_changed(
+        self, info: strawberry.Info
+    ) -> AsyncGenerator[PaymentChangeType, None]:
+        ctx = info.context
+        user = await ctx.user()
+        async for payload in ctx.events(realtime.payer_topic(user.id)):
+            payment = await ctx.session.scalar(
+                select(OnlinePayment).where(
+                    OnlinePayment.id == int(payload["payment_id"]),
+                    OnlinePayment.payer_user_id == user.id,
+                )
+            )
+            if payment is not None:
+                yield PaymentChangeType(
+                    payment_id=gid("OnlinePayment", payment.id),
+                    status=payment.status,
+                    payment=OnlinePaymentType.of(payment),
+                )

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wuye.crypto import decrypt_field, encrypt_field
+from wuye.db import commit_then_hooks
 from wuye.errors import AppError
 from wuye.modules.billing import ledger, settlement
 from wuye.modules.billing.ledger import Line
@@ -46,7 +47,7 @@ from wuye.modules.billing.models import Payment as BillingPayment
 from wuye.modules.estate.models import Unit
 from wuye.modules.estate.residents import places_of_user
 from wuye.modules.rows import next_id
-from wuye.payments import registry
+from wuye.payments import realtime, registry
 from wuye.payments.models import (
     OPEN_STATUSES,
     PAID_STATUSES,
@@ -577,7 +578,7 @@ async def _refund_notification(
         refund = waiting[0]
     if refund.payment_id != payment.id:
         return "ignored: another payment's refund"
-    return await apply_refund(session, tenant, payment, refund, RefundResult(ref, state))
+    return await apply_refund(session, runtime, tenant, payment, refund, RefundResult(ref, state))
 
 
 # --- the state machine -----------------------------------------------------------------------
@@ -593,7 +594,24 @@ async def apply_remote(
     query: bool = False,
 ) -> str:
     """Move the (locked) payment to what the provider says. ``query``: when the news is
-    doubtful (an amount that differs), ask the provider itself before believing it."""
+    doubtful (an amount that differs), ask the provider itself before believing it. The
+    payer hears of a new status once it commits."""
+    before = payment.status
+    outcome = await _apply_remote(session, runtime, tenant, payment, remote, query=query)
+    if payment.status != before:
+        realtime.announce(session, runtime, tenant, payment)
+    return outcome
+
+
+async def _apply_remote(
+    session: AsyncSession,
+    runtime: Runtime,
+    tenant: TenantInfo,
+    payment: OnlinePayment,
+    remote: Remote,
+    *,
+    query: bool,
+) -> str:
     now = _now()
     if remote.state == "succeeded" and remote.amount_fen != payment.amount_fen and query:
         try:
@@ -850,13 +868,13 @@ async def _send_refund(
         found = await s.get(OnlineRefund, refund.id, with_for_update=True)
         assert row is not None and found is not None
         if result is not None:
-            await apply_refund(s, tenant, row, found, result)
+            await apply_refund(s, runtime, tenant, row, found, result)
         elif error is not None and not error.temporary and found.status == "requested":
             found.status, found.error = "failed", f"{error.code or 'refused'}: {error}"[:300]
         elif error is not None:
             found.error = f"provider unavailable, will retry: {error}"[:300]
         found.updated_at = _now()
-        await s.commit()
+        await commit_then_hooks(s)
         return found
 
 
@@ -876,12 +894,28 @@ def _refund_request(
 
 async def apply_refund(
     session: AsyncSession,
+    runtime: Runtime,
     tenant: TenantInfo,
     payment: OnlinePayment,
     refund: OnlineRefund,
     result: RefundResult,
 ) -> str:
-    """The provider's word on a (locked) refund; a success is booked once."""
+    """The provider's word on a (locked) refund; a success is booked once (and the payer
+    hears of the payment's new status once it commits)."""
+    before = payment.status, payment.refunded_fen
+    outcome = await _apply_refund(session, tenant, payment, refund, result)
+    if (payment.status, payment.refunded_fen) != before:
+        realtime.announce(session, runtime, tenant, payment)
+    return outcome
+
+
+async def _apply_refund(
+    session: AsyncSession,
+    tenant: TenantInfo,
+    payment: OnlinePayment,
+    refund: OnlineRefund,
+    result: RefundResult,
+) -> str:
     if result.refund_ref and not refund.refund_ref:
         refund.refund_ref = result.refund_ref[:100]
     if refund.status in ("succeeded", "failed"):
@@ -1003,6 +1037,7 @@ async def sweep(
                 except ProviderError:
                     continue  # paid in the meantime, or unreachable: ask again next time
             locked.status, locked.updated_at = "closed", now
+            realtime.announce(session, runtime, tenant, locked)
             counts["closed"] += 1
     counts["refunds"] = await _resolve_refunds(session, runtime, tenant, now - age)
     counts["notifications"] = await _unprocessed(
@@ -1050,7 +1085,7 @@ async def _resolve_refunds(
             if ref is None and not exc.temporary:
                 refund.status, refund.error = "failed", str(exc)[:300]
             continue  # a query that fails changes nothing: ask again next time
-        await apply_refund(session, tenant, payment, refund, result)
+        await apply_refund(session, runtime, tenant, payment, refund, result)
         refund.updated_at = _now()  # asked now: the next sweep waits its turn again
         done += refund.status in ("succeeded", "failed")
     return done

@@ -27,6 +27,7 @@ from billing_kit import (
 from conftest import Api
 from sqlalchemy import select
 
+from wuye.db import commit_then_hooks
 from wuye.payments import registry, service
 from wuye.payments.models import OnlinePayment, PaymentNotification
 from wuye.payments.providers.base import (
@@ -242,7 +243,7 @@ async def process_all(runtime: Runtime, slug: str) -> list[str]:
     for pk in ids:
         async with runtime.db.tenant_session(tenant.schema) as s:
             outcomes.append(await service.process_notification(s, runtime, tenant, pk))
-            await s.commit()
+            await commit_then_hooks(s)  # as the job does
     return outcomes
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import Api, count_statements, make_tenant
-from kit import add_resident, add_staff, codes, ok
+from kit import add_resident, add_staff, codes, ok, switch_module
 from payments_kit import (
     FakeProvider,
     bill_for,
@@ -29,7 +29,6 @@ from wuye.graphql.ids import encode_id
 from wuye.identity.models import AuditLog
 from wuye.payments import service
 from wuye.runtime import Runtime
-from wuye.tenancy.service import set_module
 
 PAY = """mutation($i: PayBillsInput!) { payBills(input: $i) {
   client payment { id status amountFen purpose provider method billIds outTradeNo } } }"""
@@ -356,18 +355,7 @@ async def test_module_billing_off(api: Api, runtime: Runtime, fake: FakeProvider
     t = office.tenant
     p = await _paid_payment(api, runtime, office)
     bill = await bill_for(runtime, office, fen=300)
-    async with runtime.db.shared_session() as s:
-        await set_module(
-            s,
-            slug=t.slug,
-            key="billing",
-            enabled=False,
-            config=None,
-            changed_by="tests",
-            modules=runtime.modules,
-        )
-        await s.commit()
-    runtime.directory.clear_local()
+    await switch_module(runtime, t, "billing", enabled=False)
     resident, manager = office.resident.token, office.manager.token
     for query, variables, token in (
         (ONE, {"id": p["id"]}, resident),

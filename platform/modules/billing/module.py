@@ -26,7 +26,11 @@ from wuye.modules.billing.permissions import (
     REPORTS,
     VIEW,
 )
-from wuye.payments.graphql import OnlinePaymentMutation, OnlinePaymentQuery
+from wuye.payments.graphql import (
+    OnlinePaymentMutation,
+    OnlinePaymentQuery,
+    OnlinePaymentSubscription,
+)
 from wuye.storage.purposes import UploadPurpose
 
 # residents' photos of their meters (meters.submit_reading), anyone signed in
@@ -67,6 +71,7 @@ BILLING = Module(
         MetersMutation,
         OnlinePaymentMutation,
     ),
+    subscription=OnlinePaymentSubscription,
     upload_purposes=(METER_PHOTO,),
     demo=seed_billing_demo,
     message_types=MESSAGE_TYPES,
